@@ -1,0 +1,82 @@
+//! The Estimator interface (the paper's ω and η): it evaluates an assignment into metrics.
+
+use crate::objective::Objective;
+use crate::param::{Assignment, ParamSpace};
+use crate::trial::{Evaluation, TrialFailure};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+
+/// What an evaluation knows about its trial.
+pub struct EvalContext<'a> {
+    /// Trial number.
+    pub trial: u64,
+    /// The trial's seed.
+    pub seed: u64,
+    /// The space the assignment belongs to.
+    pub space: &'a ParamSpace,
+    /// The run directory, when the run has one.
+    pub run_dir: Option<&'a Path>,
+    /// Set when the search is interrupted: long evaluations should stop and return
+    /// [`TrialFailure::cancelled`].
+    pub cancel: &'a AtomicBool,
+}
+
+/// Evaluates assignments into metrics: by training a network, looking up a benchmark table,
+/// or running an external program.
+pub trait Estimator: Send + Sync {
+    /// The space this estimator defines (a benchmark table knows its own), if any.
+    fn space(&self) -> Option<ParamSpace> {
+        None
+    }
+
+    /// The objectives to use when the configuration names none.
+    fn default_objectives(&self) -> Vec<Objective> {
+        Vec::new()
+    }
+
+    /// Evaluates one assignment.
+    fn evaluate(
+        &self,
+        ctx: &EvalContext<'_>,
+        params: &Assignment,
+    ) -> Result<Evaluation, TrialFailure>;
+
+    /// A human-readable description of an assignment (e.g. a NAS-Bench-201 cell string).
+    fn describe(&self, _space: &ParamSpace, _params: &Assignment) -> Option<String> {
+        None
+    }
+
+    /// The most evaluations this estimator can run at once (`None`: no limit).
+    fn max_parallel(&self) -> Option<usize> {
+        None
+    }
+}
+
+/// What estimator builders get.
+pub struct EstimContext {
+    /// The space given in the configuration's `space:` section, if any.
+    pub space: Option<ParamSpace>,
+    /// Seed of the estimator.
+    pub seed: u64,
+    /// Directory that relative paths in the estimator's arguments are resolved against.
+    pub base_dir: PathBuf,
+}
+
+impl EstimContext {
+    /// Resolves a path from the configuration.
+    pub fn resolve(&self, p: &Path) -> PathBuf {
+        if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            self.base_dir.join(p)
+        }
+    }
+}
+
+/// The estimator registry.
+pub type EstimRegistry = crate::registry::Registry<dyn Estimator, EstimContext>;
+
+/// A new, empty estimator registry (names may end with `Estim` / `Estimator`).
+pub fn new_registry() -> EstimRegistry {
+    crate::registry::Registry::new("estimator", &["estimator", "estim"])
+}
