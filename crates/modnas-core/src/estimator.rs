@@ -46,6 +46,12 @@ pub trait Estimator: Send + Sync {
         None
     }
 
+    /// Facts worth printing next to a result, e.g. the seed-mean accuracy of an architecture in a
+    /// benchmark table and the table's optimum, as `(label, value)` pairs.
+    fn facts(&self, _space: &ParamSpace, _params: &Assignment) -> Vec<(String, String)> {
+        Vec::new()
+    }
+
     /// The most evaluations this estimator can run at once (`None`: no limit).
     fn max_parallel(&self) -> Option<usize> {
         None

@@ -52,12 +52,13 @@ pub trait Journal: Send {
     /// proposed them (one atomic write). Returns their numbers.
     fn create(
         &mut self,
+        space: &ParamSpace,
         trials: &[NewTrial],
         optimizer_state: &serde_json::Value,
     ) -> Result<Vec<u64>, JournalError>;
 
     /// Claims the oldest waiting trial for `worker`.
-    fn claim(&mut self, worker: &str) -> Result<Option<Trial>, JournalError>;
+    fn claim(&mut self, space: &ParamSpace, worker: &str) -> Result<Option<Trial>, JournalError>;
 
     /// Records that `worker` is still evaluating trial `number`.
     fn heartbeat(&mut self, number: u64, worker: &str) -> Result<(), JournalError>;
@@ -152,6 +153,7 @@ impl Journal for MemoryJournal {
 
     fn create(
         &mut self,
+        _space: &ParamSpace,
         trials: &[NewTrial],
         optimizer_state: &serde_json::Value,
     ) -> Result<Vec<u64>, JournalError> {
@@ -180,7 +182,7 @@ impl Journal for MemoryJournal {
         Ok(numbers)
     }
 
-    fn claim(&mut self, worker: &str) -> Result<Option<Trial>, JournalError> {
+    fn claim(&mut self, _space: &ParamSpace, worker: &str) -> Result<Option<Trial>, JournalError> {
         let now = now();
         match self
             .trials
@@ -288,4 +290,46 @@ pub fn params_from_json(space: &ParamSpace, text: &str) -> Result<Assignment, Jo
             "a stored trial does not fit the current space: {e}"
         ))
     })
+}
+
+/// Metrics as JSON text; non-finite values are written as the strings `"nan"`, `"inf"`, `"-inf"`.
+pub fn metrics_to_json(m: &crate::objective::Metrics) -> String {
+    let map: serde_json::Map<String, serde_json::Value> = m
+        .iter()
+        .map(|(k, v)| {
+            let j = if v.is_finite() {
+                serde_json::Number::from_f64(*v)
+                    .map(serde_json::Value::Number)
+                    .unwrap_or(serde_json::Value::Null)
+            } else if v.is_nan() {
+                serde_json::Value::String("nan".into())
+            } else if *v > 0.0 {
+                serde_json::Value::String("inf".into())
+            } else {
+                serde_json::Value::String("-inf".into())
+            };
+            (k.clone(), j)
+        })
+        .collect();
+    serde_json::Value::Object(map).to_string()
+}
+
+/// Inverse of [`metrics_to_json`].
+pub fn metrics_from_json(text: &str) -> Result<crate::objective::Metrics, JournalError> {
+    let v: serde_json::Value = serde_json::from_str(text)
+        .map_err(|e| JournalError::Corrupt(format!("metrics `{text}`: {e}")))?;
+    let map = v
+        .as_object()
+        .ok_or_else(|| JournalError::Corrupt(format!("metrics `{text}` is not a map")))?;
+    let mut out = crate::objective::Metrics::new();
+    for (k, x) in map {
+        let f = match x {
+            serde_json::Value::Number(n) => n.as_f64().unwrap_or(f64::NAN),
+            serde_json::Value::String(s) if s == "inf" => f64::INFINITY,
+            serde_json::Value::String(s) if s == "-inf" => f64::NEG_INFINITY,
+            _ => f64::NAN,
+        };
+        out.insert(k.clone(), f);
+    }
+    Ok(out)
 }

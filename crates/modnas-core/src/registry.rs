@@ -159,6 +159,18 @@ impl<T: ?Sized, C> Registry<T, C> {
         summary: &'static str,
         build: impl Fn(A, &C) -> Result<Box<T>, ConfigError> + Send + Sync + 'static,
     ) -> Result<(), RegistryError> {
+        self.add_with_spec::<A>(name, aliases, summary, move |a, _spec, ctx| build(a, ctx))
+    }
+
+    /// Registers a component whose builder also reads its raw specification (for arguments that
+    /// are components themselves, such as the surrogate model of SMBO).
+    pub fn add_with_spec<A: Args + 'static>(
+        &mut self,
+        name: &'static str,
+        aliases: &'static [&'static str],
+        summary: &'static str,
+        build: impl Fn(A, &ComponentSpec, &C) -> Result<Box<T>, ConfigError> + Send + Sync + 'static,
+    ) -> Result<(), RegistryError> {
         for n in std::iter::once(name).chain(aliases.iter().copied()) {
             let k = self.key(n);
             if self.entries.iter().any(|e| {
@@ -184,7 +196,7 @@ impl<T: ?Sized, C> Registry<T, C> {
                 };
                 return Err(ConfigError::at(at, &path, message));
             }
-            build(args, ctx).map_err(|e| {
+            build(args, spec, ctx).map_err(|e| {
                 if e.span.is_some() {
                     return e;
                 }

@@ -380,7 +380,7 @@ impl Search {
                         stop = Some(StopReason::Interrupted);
                         break;
                     }
-                    if let Some(t) = self.journal.claim(&self.worker)? {
+                    if let Some(t) = self.journal.claim(&space, &self.worker)? {
                         if let Some(slot) = trials.get_mut(t.number as usize) {
                             *slot = t.clone();
                         }
@@ -424,7 +424,7 @@ impl Search {
                         })
                         .collect();
                     let state = self.optimizer.state();
-                    let numbers = self.journal.create(&new, &state)?;
+                    let numbers = self.journal.create(&space, &new, &state)?;
                     for (n, nt) in numbers.iter().zip(new) {
                         trials.push(Trial {
                             number: *n,

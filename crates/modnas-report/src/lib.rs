@@ -1,1 +1,403 @@
-//! placeholder
+//! # modnas-report
+//!
+//! A self-contained HTML report of a run: summary, the best trial, a progress chart (every trial
+//! and the best so far), the Pareto front when there are several objectives, the best trials and
+//! the failures. Charts are inline SVG; the page needs no network and no script.
+#![warn(missing_docs)]
+
+pub mod svg;
+
+use modnas_core::objective::{Direction, Objectives};
+use modnas_core::param::{Assignment, ParamSpace};
+use modnas_core::trial::{Trial, TrialState};
+use std::fmt::Write;
+use svg::{Chart, Mark, Series, esc};
+
+/// What a report shows.
+pub struct ReportInput<'a> {
+    /// Run name.
+    pub title: String,
+    /// The space.
+    pub space: &'a ParamSpace,
+    /// The objectives.
+    pub objectives: &'a Objectives,
+    /// All trials, by number.
+    pub trials: &'a [Trial],
+    /// Describes an assignment (e.g. a NAS-Bench-201 cell string).
+    pub describe: &'a dyn Fn(&Assignment) -> Option<String>,
+    /// Lines of the summary table `(label, value)`.
+    pub facts: Vec<(String, String)>,
+}
+
+const CSS: &str = "body{font-family:system-ui,sans-serif;margin:24px auto;max-width:1100px;color:#222}
+h1{font-size:22px}h2{font-size:17px;margin-top:28px;border-bottom:1px solid #ddd}
+table{border-collapse:collapse;font-size:13px}td,th{border:1px solid #ddd;padding:3px 8px;text-align:left}
+th{background:#f3f3f3}td.num{text-align:right;font-variant-numeric:tabular-nums}
+.fail{color:#b00}.chart{margin:10px 0}code{background:#f4f4f4;padding:1px 4px}";
+
+fn metric_value(t: &Trial, m: &str) -> Option<f64> {
+    t.metrics.get(m).copied().filter(|v| v.is_finite())
+}
+
+fn fmt(v: f64) -> String {
+    if v.abs() >= 1e5 || (v != 0.0 && v.abs() < 1e-3) {
+        format!("{v:.4e}")
+    } else {
+        format!("{v:.4}")
+    }
+}
+
+/// Indices of the best trial and of the Pareto front (over complete trials).
+pub fn best_and_front(objectives: &Objectives, trials: &[Trial]) -> (Option<usize>, Vec<usize>) {
+    let mut best: Option<(usize, f64)> = None;
+    let mut scored = Vec::new();
+    for (i, t) in trials.iter().enumerate() {
+        if t.state != TrialState::Complete {
+            continue;
+        }
+        if let Some(s) = objectives.primary().score(&t.metrics)
+            && best.is_none_or(|(_, b)| s > b)
+        {
+            best = Some((i, s));
+        }
+        if let Some(s) = objectives.scores(&t.metrics) {
+            scored.push((i, s));
+        }
+    }
+    let front = modnas_core::objective::pareto_front(
+        &scored.iter().map(|(_, s)| s.clone()).collect::<Vec<_>>(),
+    );
+    (
+        best.map(|b| b.0),
+        front.into_iter().map(|k| scored[k].0).collect(),
+    )
+}
+
+fn progress_chart(input: &ReportInput<'_>) -> Chart {
+    let o = input.objectives.primary();
+    let mut all = Vec::new();
+    let mut failed = Vec::new();
+    let mut best_curve = Vec::new();
+    let mut best: Option<f64> = None;
+    let lo = input
+        .trials
+        .iter()
+        .filter_map(|t| metric_value(t, &o.metric))
+        .fold(f64::INFINITY, f64::min);
+    for t in input.trials {
+        let x = t.number as f64;
+        match (t.state, metric_value(t, &o.metric)) {
+            (TrialState::Complete, Some(v)) => {
+                all.push((x, v));
+                if best.is_none_or(|b| o.better(v, b)) {
+                    best = Some(v);
+                }
+            }
+            (TrialState::Failed, _) => failed.push((x, if lo.is_finite() { lo } else { 0.0 })),
+            _ => {}
+        }
+        if let Some(b) = best
+            && t.state.is_finished()
+        {
+            best_curve.push((x, b));
+        }
+    }
+    let mut series = vec![
+        Series {
+            label: "trials".into(),
+            color: "#7f8c9d".into(),
+            mark: Mark::Dots,
+            points: all,
+        },
+        Series {
+            label: "best so far".into(),
+            color: "#1f5fbf".into(),
+            mark: Mark::Steps,
+            points: best_curve,
+        },
+    ];
+    if !failed.is_empty() {
+        series.push(Series {
+            label: "failed".into(),
+            color: "#c0392b".into(),
+            mark: Mark::Crosses,
+            points: failed,
+        });
+    }
+    let dir = match o.direction {
+        Direction::Maximize => "higher is better",
+        Direction::Minimize => "lower is better",
+    };
+    Chart {
+        title: format!("Progress: {} ({dir})", o.metric),
+        x_label: "trial".into(),
+        y_label: o.metric.clone(),
+        series,
+    }
+}
+
+fn pareto_chart(input: &ReportInput<'_>, front: &[usize]) -> Chart {
+    let (a, b) = (&input.objectives.0[0], &input.objectives.0[1]);
+    let pts: Vec<(f64, f64)> = input
+        .trials
+        .iter()
+        .filter(|t| t.state == TrialState::Complete)
+        .filter_map(|t| Some((metric_value(t, &a.metric)?, metric_value(t, &b.metric)?)))
+        .collect();
+    let mut fp: Vec<(f64, f64)> = front
+        .iter()
+        .filter_map(|&i| {
+            Some((
+                metric_value(&input.trials[i], &a.metric)?,
+                metric_value(&input.trials[i], &b.metric)?,
+            ))
+        })
+        .collect();
+    fp.sort_by(|p, q| p.0.total_cmp(&q.0));
+    let arrow = |o: &modnas_core::objective::Objective| {
+        if o.direction == Direction::Maximize {
+            "↑"
+        } else {
+            "↓"
+        }
+    };
+    Chart {
+        title: format!(
+            "Pareto front: {} {} vs {} {}",
+            a.metric,
+            arrow(a),
+            b.metric,
+            arrow(b)
+        ),
+        x_label: a.metric.clone(),
+        y_label: b.metric.clone(),
+        series: vec![
+            Series {
+                label: "trials".into(),
+                color: "#7f8c9d".into(),
+                mark: Mark::Dots,
+                points: pts,
+            },
+            Series {
+                label: "Pareto front".into(),
+                color: "#d35400".into(),
+                mark: Mark::Steps,
+                points: fp.clone(),
+            },
+            Series {
+                label: "Pareto-optimal".into(),
+                color: "#d35400".into(),
+                mark: Mark::Dots,
+                points: fp,
+            },
+        ],
+    }
+}
+
+fn params_cell(input: &ReportInput<'_>, t: &Trial) -> String {
+    let mut s = esc(&input.space.format(&t.params));
+    if let Some(d) = (input.describe)(&t.params) {
+        let _ = write!(s, "<br><code>{}</code>", esc(&d));
+    }
+    s
+}
+
+/// Renders the report.
+pub fn render_html(input: &ReportInput<'_>) -> String {
+    let (best, front) = best_and_front(input.objectives, input.trials);
+    let complete = input
+        .trials
+        .iter()
+        .filter(|t| t.state == TrialState::Complete)
+        .count();
+    let failed = input
+        .trials
+        .iter()
+        .filter(|t| t.state == TrialState::Failed)
+        .count();
+    let pending = input.trials.len() - complete - failed;
+    let mut h = String::new();
+    let _ = write!(
+        h,
+        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>modnas report: {t}</title><style>{CSS}</style></head><body><h1>modnas run <code>{t}</code></h1>",
+        t = esc(&input.title)
+    );
+    h.push_str("<h2>Summary</h2><table>");
+    let mut facts = vec![
+        ("trials".to_string(), input.trials.len().to_string()),
+        (
+            "complete / failed / unfinished".to_string(),
+            format!("{complete} / {failed} / {pending}"),
+        ),
+        (
+            "objectives".to_string(),
+            input
+                .objectives
+                .0
+                .iter()
+                .map(|o| {
+                    format!(
+                        "{} ({})",
+                        o.metric,
+                        if o.direction == Direction::Maximize {
+                            "max"
+                        } else {
+                            "min"
+                        }
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join(", "),
+        ),
+        ("parameters".to_string(), input.space.len().to_string()),
+    ];
+    facts.extend(input.facts.iter().cloned());
+    for (k, v) in &facts {
+        let _ = write!(h, "<tr><th>{}</th><td>{}</td></tr>", esc(k), esc(v));
+    }
+    h.push_str("</table>");
+    if let Some(b) = best {
+        let t = &input.trials[b];
+        let _ = write!(
+            h,
+            "<h2>Best trial</h2><p>Trial {} — {}</p><table>",
+            t.number,
+            params_cell(input, t)
+        );
+        for (k, v) in &t.metrics {
+            let _ = write!(
+                h,
+                "<tr><th>{}</th><td class=\"num\">{}</td></tr>",
+                esc(k),
+                fmt(*v)
+            );
+        }
+        h.push_str("</table>");
+    } else {
+        h.push_str("<h2>Best trial</h2><p class=\"fail\">No trial has completed yet.</p>");
+    }
+    let _ = write!(
+        h,
+        "<h2>Progress</h2><div class=\"chart\" id=\"progress\">{}</div>",
+        progress_chart(input).render(1000.0, 380.0)
+    );
+    if input.objectives.len() >= 2 {
+        let _ = write!(
+            h,
+            "<h2>Pareto front</h2><div class=\"chart\" id=\"pareto\">{}</div>",
+            pareto_chart(input, &front).render(1000.0, 420.0)
+        );
+        h.push_str("<table><tr><th>trial</th><th>parameters</th>");
+        for o in &input.objectives.0 {
+            let _ = write!(h, "<th>{}</th>", esc(&o.metric));
+        }
+        h.push_str("</tr>");
+        let mut fr = front.clone();
+        fr.sort_by(|&a, &b| {
+            let m = &input.objectives.primary().metric;
+            metric_value(&input.trials[a], m)
+                .unwrap_or(0.0)
+                .total_cmp(&metric_value(&input.trials[b], m).unwrap_or(0.0))
+        });
+        for i in fr {
+            let t = &input.trials[i];
+            let _ = write!(
+                h,
+                "<tr><td class=\"num\">{}</td><td>{}</td>",
+                t.number,
+                params_cell(input, t)
+            );
+            for o in &input.objectives.0 {
+                let _ = write!(
+                    h,
+                    "<td class=\"num\">{}</td>",
+                    metric_value(t, &o.metric).map(fmt).unwrap_or_default()
+                );
+            }
+            h.push_str("</tr>");
+        }
+        h.push_str("</table>");
+    }
+    // Top trials.
+    let primary = input.objectives.primary();
+    let mut ranked: Vec<&Trial> = input
+        .trials
+        .iter()
+        .filter(|t| t.state == TrialState::Complete)
+        .collect();
+    ranked.sort_by(|a, b| {
+        let (x, y) = (
+            primary.score(&a.metrics).unwrap_or(f64::NEG_INFINITY),
+            primary.score(&b.metrics).unwrap_or(f64::NEG_INFINITY),
+        );
+        y.total_cmp(&x).then(a.number.cmp(&b.number))
+    });
+    let metric_names: Vec<String> = {
+        let mut v: Vec<String> = input
+            .objectives
+            .0
+            .iter()
+            .map(|o| o.metric.clone())
+            .collect();
+        for t in &ranked {
+            for k in t.metrics.keys() {
+                if !v.contains(k) {
+                    v.push(k.clone());
+                }
+            }
+        }
+        v.truncate(6);
+        v
+    };
+    h.push_str("<h2>Best trials</h2><table><tr><th>rank</th><th>trial</th><th>parameters</th>");
+    for m in &metric_names {
+        let _ = write!(h, "<th>{}</th>", esc(m));
+    }
+    h.push_str("<th>seconds</th></tr>");
+    for (r, t) in ranked.iter().take(20).enumerate() {
+        let _ = write!(
+            h,
+            "<tr><td class=\"num\">{}</td><td class=\"num\">{}</td><td>{}</td>",
+            r + 1,
+            t.number,
+            params_cell(input, t)
+        );
+        for m in &metric_names {
+            let _ = write!(
+                h,
+                "<td class=\"num\">{}</td>",
+                metric_value(t, m).map(fmt).unwrap_or_default()
+            );
+        }
+        let _ = write!(
+            h,
+            "<td class=\"num\">{}</td></tr>",
+            t.duration().map(|d| format!("{d:.2}")).unwrap_or_default()
+        );
+    }
+    h.push_str("</table>");
+    let failures: Vec<&Trial> = input
+        .trials
+        .iter()
+        .filter(|t| t.state == TrialState::Failed)
+        .collect();
+    if !failures.is_empty() {
+        let _ = write!(
+            h,
+            "<h2>Failed trials ({})</h2><table><tr><th>trial</th><th>parameters</th><th>reason</th></tr>",
+            failures.len()
+        );
+        for t in failures.iter().take(50) {
+            let _ = write!(
+                h,
+                "<tr><td class=\"num\">{}</td><td>{}</td><td class=\"fail\"><pre>{}</pre></td></tr>",
+                t.number,
+                esc(&input.space.format(&t.params)),
+                esc(t.error.as_deref().unwrap_or(""))
+            );
+        }
+        h.push_str("</table>");
+    }
+    h.push_str("<p style=\"color:#888;font-size:12px\">Generated by modnas.</p></body></html>\n");
+    h
+}

@@ -1,1 +1,12 @@
-//! placeholder
+//! # modnas-store
+//!
+//! Durable trial journals implementing [`modnas_core::journal::Journal`]: an SQLite file (the
+//! default, one per run directory) and the in-memory journal re-exported from the core.
+//! The interface is the one a database shared by many machines implements: a trial table that is
+//! also the work queue (claim, heartbeat, guarded finish, reap), plus the optimizer state.
+#![warn(missing_docs)]
+
+mod sqlite;
+
+pub use modnas_core::journal::MemoryJournal;
+pub use sqlite::{SqliteJournal, Sync};

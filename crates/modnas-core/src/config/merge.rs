@@ -45,7 +45,16 @@ pub fn merge(base: &mut Node, over: Node) {
 
 /// Applies one `-o a.b.c=value` override; `value` is parsed as YAML.
 pub fn apply_override(root: &mut Node, spec: &str) -> Result<(), ConfigError> {
-    let source_name = format!("command line (-o {spec})");
+    apply_override_from(root, spec, &format!("command line (-o {spec})"))
+}
+
+/// Applies `a.b.c=value` given by a command-line flag described as `source_name` in errors.
+pub fn apply_override_from(
+    root: &mut Node,
+    spec: &str,
+    source_name: &str,
+) -> Result<(), ConfigError> {
+    let source_name = source_name.to_string();
     let cmd_span = Span {
         source: Arc::new(Source {
             name: source_name.clone(),

@@ -7,6 +7,7 @@ mod error;
 mod fields;
 mod merge;
 mod node;
+mod space;
 mod spec;
 pub mod yaml;
 
@@ -14,8 +15,9 @@ pub use de::from_node;
 pub use duration::Seconds;
 pub use error::{ConfigError, choices_hint};
 pub use fields::Fields;
-pub use merge::{apply_defaults, apply_override, apply_routine, merge};
+pub use merge::{apply_defaults, apply_override, apply_override_from, apply_routine, merge};
 pub use node::{Key, Node, NodeKind, Source, Span};
+pub use space::{domain_from_node, space_from_node};
 pub use spec::ComponentSpec;
 
 use std::path::Path;

