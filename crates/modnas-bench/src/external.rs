@@ -356,15 +356,18 @@ impl External {
             .command
             .0
             .iter()
-            .map(|s| Template::parse(s, space))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| field("command", e))?;
+            .enumerate()
+            .map(|(i, s)| Template::parse(s, space).map_err(|e| field(&format!("command[{i}]"), e)))
+            .collect::<Result<Vec<_>, _>>()?;
         let env = args
             .env
             .iter()
-            .map(|(k, v)| Template::parse(v, space).map(|t| (k.clone(), t)))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| field("env", e))?;
+            .map(|(k, v)| {
+                Template::parse(v, space)
+                    .map(|t| (k.clone(), t))
+                    .map_err(|e| field(&format!("env.{k}"), e))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
         let cwd = args
             .cwd
             .map(|c| if c.is_absolute() { c } else { base_dir.join(c) });

@@ -171,7 +171,7 @@ pub fn load_table(
         .map(Path::to_path_buf)
         .unwrap_or_else(|| csv.with_extension("yaml"));
     Table::load(csv, &desc).map_err(|e| match e {
-        TableError::Description(c) if c.span.is_some() => c,
+        TableError::Description(c) => c,
         other => ConfigError {
             path: field.to_string(),
             ..ConfigError::new(other.to_string())

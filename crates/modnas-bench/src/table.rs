@@ -128,6 +128,14 @@ fn parse_choice(v: &Value, text: &str) -> bool {
 impl Table {
     /// Loads `csv` described by `description` (YAML).
     pub fn load(csv_path: &Path, description: &Path) -> Result<Table, TableError> {
+        for (p, what) in [(csv_path, "table"), (description, "table description")] {
+            if !p.is_file() {
+                return Err(TableError::Io {
+                    file: p.display().to_string(),
+                    message: format!("{what} file not found"),
+                });
+            }
+        }
         let node = yaml::load_file(description)?;
         let desc = read_description(&node)?;
         let file = csv_path.display().to_string();

@@ -1,1 +1,232 @@
-fn main() {}
+//! `modnas`: modular neural architecture search and hyperparameter optimisation.
+//!
+//! Exit codes: 0 success; 1 the run failed (I/O, a fatal trial error, no successful trial);
+//! 2 invalid configuration or command line; 130 interrupted (the state is saved; rerun to resume).
+
+mod error;
+mod list;
+mod logging;
+mod plan;
+mod progress;
+mod registries;
+mod report_cmd;
+mod run;
+mod tune;
+
+use clap::{Args, Parser, Subcommand};
+use error::CliError;
+use modnas_core::config::{self, Node};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+
+#[derive(Parser)]
+#[command(name = "modnas", version, about = "Modular neural architecture search and hyperparameter optimisation", long_about = None)]
+struct Cli {
+    /// More log output (repeat for more).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
+    /// Only warnings and errors.
+    #[arg(short, long, global = true)]
+    quiet: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Runs a search described by configuration files; rerunning it resumes.
+    Search(SearchArgs),
+    /// Tunes the parameters of any program: `modnas tune -p x=float:-5:5 --objective loss:min -- prog --x {x}`.
+    Tune(TuneArgs),
+    /// Lists registered components (optimizers, estimators, metrics, surrogates, acquisitions) with their arguments.
+    List {
+        /// One kind only.
+        kind: Option<String>,
+    },
+    /// Writes the HTML report of a run directory.
+    Report {
+        /// The run directory (runs/NAME).
+        run_dir: PathBuf,
+        /// Output file (default: RUN_DIR/report.html).
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+    },
+}
+
+#[derive(Args)]
+struct RunFlags {
+    /// Override a configuration value: -o optim.args.population=50 (the value is YAML).
+    #[arg(short = 'o', long = "override", value_name = "KEY=VALUE")]
+    overrides: Vec<String>,
+    /// Run name (default: `name:` in the configuration, else the first file's name).
+    #[arg(long)]
+    name: Option<String>,
+    /// Run seed (default: `seed:` in the configuration, else the stored seed of the run, else 0).
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Directory of run directories.
+    #[arg(long, default_value = "runs")]
+    runs_dir: PathBuf,
+    /// Delete an existing run of the same name and start over.
+    #[arg(long)]
+    fresh: bool,
+    /// No progress bar.
+    #[arg(long)]
+    no_progress: bool,
+}
+
+#[derive(Args)]
+struct SearchArgs {
+    /// Configuration files, merged in order.
+    #[arg(required = true, value_name = "CONFIG")]
+    configs: Vec<PathBuf>,
+    #[command(flatten)]
+    run: RunFlags,
+}
+
+#[derive(Args)]
+struct TuneArgs {
+    /// Configuration files (optional), merged in order.
+    #[arg(value_name = "CONFIG")]
+    configs: Vec<PathBuf>,
+    /// A parameter: NAME=float:LOW:HIGH, int:LOW:HIGH, logfloat:LOW:HIGH, choice:A,B or YAML.
+    #[arg(short = 'p', long = "param", value_name = "NAME=SPEC")]
+    params: Vec<String>,
+    /// The optimizer (see `modnas list optimizers`).
+    #[arg(long)]
+    optim: Option<String>,
+    /// Number of trials.
+    #[arg(long)]
+    trials: Option<u64>,
+    /// Wall-clock budget, e.g. 30m.
+    #[arg(long)]
+    max_time: Option<String>,
+    /// Trials run at once, as separate processes.
+    #[arg(long)]
+    parallel: Option<usize>,
+    /// Per-trial time limit, e.g. 60s.
+    #[arg(long)]
+    timeout: Option<String>,
+    /// Objective: METRIC, METRIC:max or METRIC:min (repeat for several).
+    #[arg(long = "objective", value_name = "METRIC[:min|max]")]
+    objectives: Vec<String>,
+    #[command(flatten)]
+    run: RunFlags,
+    /// The program and its arguments; `{name}` is replaced by parameter values.
+    #[arg(last = true, value_name = "COMMAND")]
+    command: Vec<String>,
+}
+
+fn interrupt_flag() -> Arc<AtomicBool> {
+    let flag = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        // A second signal exits at once; the first asks the search to stop and save.
+        let _ = signal_hook::flag::register_conditional_shutdown(sig, 130, flag.clone());
+        let _ = signal_hook::flag::register(sig, flag.clone());
+    }
+    flag
+}
+
+fn run_config(root: Node, default_name: &str, flags: &RunFlags) -> Result<(), CliError> {
+    let regs = registries::Registries::all();
+    // Resuming without --seed continues with the run's own seed.
+    let name_hint = flags
+        .name
+        .clone()
+        .or_else(|| {
+            root.get("name")
+                .and_then(|n| n.as_str().map(str::to_string))
+        })
+        .unwrap_or_else(|| default_name.to_string());
+    let stored = if flags.fresh {
+        None
+    } else {
+        run::stored_seed(&flags.runs_dir, &name_hint)
+    };
+    let plan = plan::build(
+        &root,
+        &regs,
+        default_name,
+        flags.name.as_deref(),
+        flags.seed,
+        stored,
+    )?;
+    let opts = run::RunOptions {
+        runs_dir: flags.runs_dir.clone(),
+        fresh: flags.fresh,
+        interrupt: interrupt_flag(),
+        progress: !flags.no_progress,
+    };
+    run::execute(plan, &opts)
+}
+
+fn search(a: &SearchArgs) -> Result<(), CliError> {
+    let files: Vec<&Path> = a.configs.iter().map(PathBuf::as_path).collect();
+    let root = config::load(&files, &a.run.overrides, "search")?;
+    run_config(root, &plan::name_from_file(&a.configs[0]), &a.run)
+}
+
+fn tune(a: &TuneArgs) -> Result<(), CliError> {
+    let files: Vec<&Path> = a.configs.iter().map(PathBuf::as_path).collect();
+    let mut root = config::load(&files, &[], "tune")?;
+    tune::apply(
+        &mut root,
+        &tune::TuneFlags {
+            params: &a.params,
+            optim: a.optim.as_deref(),
+            trials: a.trials,
+            max_time: a.max_time.as_deref(),
+            parallel: a.parallel,
+            timeout: a.timeout.as_deref(),
+            objectives: &a.objectives,
+            command: &a.command,
+        },
+    )?;
+    for o in &a.run.overrides {
+        config::apply_override(&mut root, o)?;
+    }
+    config::apply_defaults(&mut root)?;
+    let default_name = match a.configs.first() {
+        Some(f) => plan::name_from_file(f),
+        None => {
+            let prog = a.command.iter().find(|s| {
+                !s.starts_with('-') && !matches!(s.as_str(), "python" | "python3" | "bash" | "sh")
+            });
+            let stem = prog
+                .and_then(|p| Path::new(p).file_stem())
+                .map(|s| s.to_string_lossy().to_string())
+                .unwrap_or_default();
+            let name = format!("tune-{stem}");
+            if plan::check_name(&name).is_ok() {
+                name
+            } else {
+                "tune".into()
+            }
+        }
+    };
+    run_config(root, &default_name, &a.run)
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    logging::init(if cli.quiet { -1 } else { cli.verbose as i8 });
+    let result = match &cli.command {
+        Command::Search(a) => search(a),
+        Command::Tune(a) => tune(a),
+        Command::List { kind } => list::list(kind.as_deref()),
+        Command::Report { run_dir, output } => report_cmd::report(run_dir, output.as_deref()),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            let label = match e {
+                CliError::Interrupted(_) => "interrupted",
+                _ => "error",
+            };
+            eprintln!("{label}: {e}");
+            e.exit_code()
+        }
+    }
+}

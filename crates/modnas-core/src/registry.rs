@@ -100,6 +100,28 @@ pub fn normalize(name: &str) -> String {
         .collect()
 }
 
+/// The node at a relative path such as `command[2]` or `terms[0].metric`.
+fn find<'a>(root: &'a crate::config::Node, path: &str) -> Option<&'a crate::config::Node> {
+    let mut cur = root;
+    for part in path.split('.') {
+        let (key, indices) = match part.find('[') {
+            Some(i) => (&part[..i], &part[i..]),
+            None => (part, ""),
+        };
+        if !key.is_empty() {
+            cur = cur.get(key)?;
+        }
+        for idx in indices.split('[').filter(|s| !s.is_empty()) {
+            let i: usize = idx.trim_end_matches(']').parse().ok()?;
+            match &cur.kind {
+                crate::config::NodeKind::Seq(items) => cur = items.get(i)?,
+                _ => return None,
+            }
+        }
+    }
+    Some(cur)
+}
+
 fn args_info<A: Args>() -> Vec<ArgInfo> {
     let defaults = serde_json::to_value(A::default()).unwrap_or(serde_json::Value::Null);
     let help = A::help();
@@ -200,7 +222,7 @@ impl<T: ?Sized, C> Registry<T, C> {
                 if e.span.is_some() {
                     return e;
                 }
-                match spec.args.get(&e.path) {
+                match find(&spec.args, &e.path) {
                     Some(n) if !e.path.is_empty() => {
                         let p = format!("{args_path}.{}", e.path);
                         ConfigError {
@@ -246,7 +268,12 @@ impl<T: ?Sized, C> Registry<T, C> {
     /// Builds the component of `spec`; unknown names get a suggestion and the valid choices.
     pub fn build(&self, spec: &ComponentSpec, ctx: &C) -> Result<Box<T>, ConfigError> {
         let entry = self.get(&spec.name).ok_or_else(|| {
-            ConfigError::unknown_name(self.kind, &spec.name, &self.names())
+            let all: Vec<&str> = self
+                .entries
+                .iter()
+                .flat_map(|e| std::iter::once(e.name).chain(e.aliases.iter().copied()))
+                .collect();
+            ConfigError::unknown_name(self.kind, &spec.name, &self.names(), &all)
                 .located(&spec.name_span, &spec.path)
         })?;
         (entry.build)(spec, ctx)

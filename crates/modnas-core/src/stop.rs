@@ -8,14 +8,19 @@ use std::fmt;
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct StopCriteria {
     /// Total number of trials (complete or failed) in the run.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub max_trials: Option<u64>,
     /// Wall-clock seconds spent in the run, over all sessions.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub max_time: Option<f64>,
     /// Simulated cost (sum of the estimator's per-trial cost, e.g. a table's training time).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub max_cost: Option<f64>,
     /// Stop once the primary objective reaches this metric value.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub target: Option<f64>,
     /// Stop after this many finished trials without improving the primary objective.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub patience: Option<u64>,
 }
 

@@ -60,11 +60,21 @@ impl ConfigError {
         self
     }
 
-    /// "unknown KIND `name`" with a suggestion and the valid choices.
-    pub fn unknown_name(kind: &str, name: &str, valid: &[impl AsRef<str>]) -> Self {
+    /// "unknown KIND `name`" with a suggestion (among `candidates`, e.g. names and aliases) and
+    /// the valid choices.
+    pub fn unknown_name(
+        kind: &str,
+        name: &str,
+        valid: &[impl AsRef<str>],
+        candidates: &[impl AsRef<str>],
+    ) -> Self {
         let valid: Vec<&str> = valid.iter().map(AsRef::as_ref).collect();
+        let candidates: Vec<&str> = candidates.iter().map(AsRef::as_ref).collect();
         let mut e = ConfigError::new(format!("unknown {kind} `{name}`"));
-        e.hint = Some(choices_hint(name, &valid));
+        e.hint = Some(match did_you_mean(name, &candidates) {
+            Some(s) => format!("did you mean `{s}`? valid choices: {}", quoted_list(&valid)),
+            None => format!("valid choices: {}", quoted_list(&valid)),
+        });
         e
     }
 }

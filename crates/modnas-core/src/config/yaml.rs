@@ -80,14 +80,21 @@ pub fn parse_source(source: Source) -> Result<Node, ConfigError> {
             }
         }
     }
+    // The document as a whole is "the file": errors about it (a missing key, say) name the file
+    // without pointing at one line.
+    let whole = Span {
+        source: source.clone(),
+        line: 0,
+        col: 0,
+    };
     Ok(match doc {
-        Some(n) if n.is_null() => Node::empty_map(n.span),
+        Some(n) if n.is_null() => Node::empty_map(whole),
+        Some(mut n) if n.as_map().is_some() => {
+            n.span = whole;
+            n
+        }
         Some(n) => n,
-        None => Node::empty_map(Span {
-            source,
-            line: 1,
-            col: 1,
-        }),
+        None => Node::empty_map(whole),
     })
 }
 

@@ -1,0 +1,101 @@
+//! `modnas list [KIND]`: every registered component with its arguments and defaults.
+
+use crate::error::CliError;
+use crate::registries::Registries;
+use modnas_core::registry::{ArgInfo, Registry};
+
+struct Row {
+    name: &'static str,
+    aliases: &'static [&'static str],
+    summary: &'static str,
+    args: Vec<ArgInfo>,
+}
+
+fn rows<T: ?Sized, C>(r: &Registry<T, C>) -> Vec<Row> {
+    r.entries()
+        .iter()
+        .map(|e| Row {
+            name: e.name,
+            aliases: e.aliases,
+            summary: e.summary,
+            args: e.args(),
+        })
+        .collect()
+}
+
+fn print_kind(title: &str, config_key: &str, rows: &[Row]) {
+    println!("{title}  ({config_key})");
+    for r in rows {
+        if r.aliases.is_empty() {
+            println!("  {}", r.name);
+        } else {
+            println!("  {}  (also: {})", r.name, r.aliases.join(", "));
+        }
+        println!("      {}", r.summary);
+        for a in &r.args {
+            let default = match &a.default {
+                serde_json::Value::Null => "null".to_string(),
+                serde_json::Value::String(s) if s.is_empty() => "(required)".to_string(),
+                v => v.to_string(),
+            };
+            if a.help.is_empty() {
+                println!("      {:<18} = {default}", a.name);
+            } else {
+                println!("      {:<18} = {default:<12} {}", a.name, a.help);
+            }
+        }
+    }
+    println!();
+}
+
+/// Lists components of one kind, or of every kind.
+pub fn list(kind: Option<&str>) -> Result<(), CliError> {
+    let regs = Registries::all();
+    let surrogates = modnas_optim::models::registry();
+    let acquisitions = modnas_optim::acquisition::registry();
+    let kinds: Vec<(&str, &str, Vec<Row>)> = vec![
+        ("optimizers", "optim:", rows(&regs.optim)),
+        ("estimators", "estim:", rows(&regs.estim)),
+        ("metrics", "metrics: {name: ...}", rows(&regs.metric)),
+        (
+            "surrogates",
+            "optim: {type: Smbo, args: {surrogate: ...}}",
+            rows(&surrogates),
+        ),
+        (
+            "acquisitions",
+            "optim: {type: Smbo, args: {acquisition: ...}}",
+            rows(&acquisitions),
+        ),
+    ];
+    match kind {
+        None => {
+            for (t, k, r) in &kinds {
+                print_kind(t, k, r);
+            }
+            Ok(())
+        }
+        Some(wanted) => {
+            let w = modnas_core::registry::normalize(wanted);
+            let found = kinds.iter().find(|(t, _, _)| {
+                let t = modnas_core::registry::normalize(t);
+                t == w
+                    || t.trim_end_matches('s') == w.trim_end_matches('s')
+                    || (w.len() >= 3 && t.starts_with(&w))
+            });
+            match found {
+                Some((t, k, r)) => {
+                    print_kind(t, k, r);
+                    Ok(())
+                }
+                None => {
+                    let names: Vec<&str> = kinds.iter().map(|k| k.0).collect();
+                    Err(CliError::Usage(format!(
+                        "unknown kind `{wanted}`; {}",
+                        modnas_core::config::choices_hint(wanted, &names)
+                    )))
+                }
+            }
+        }
+    }
+}

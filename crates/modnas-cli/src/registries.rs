@@ -1,0 +1,32 @@
+//! Every component registry, filled by each crate's `register_all`.
+
+use modnas_core::estimator::EstimRegistry;
+use modnas_core::metric::MetricRegistry;
+use modnas_core::optimizer::OptimRegistry;
+
+/// The registries of components that configuration files choose by name.
+pub struct Registries {
+    /// Optimizers.
+    pub optim: OptimRegistry,
+    /// Estimators.
+    pub estim: EstimRegistry,
+    /// Derived metrics.
+    pub metric: MetricRegistry,
+}
+
+impl Registries {
+    /// All registries, filled.
+    pub fn all() -> Self {
+        let mut optim = modnas_core::optimizer::new_registry();
+        modnas_optim::register_all(&mut optim).expect("optimizer names are unique");
+        let mut estim = modnas_core::estimator::new_registry();
+        modnas_bench::register_all(&mut estim).expect("estimator names are unique");
+        let mut metric = modnas_core::metric::new_registry();
+        modnas_core::metric::register_all(&mut metric).expect("metric names are unique");
+        Registries {
+            optim,
+            estim,
+            metric,
+        }
+    }
+}

@@ -1,0 +1,73 @@
+//! `modnas report RUN_DIR`: the HTML report of a run, from its journal.
+
+use crate::error::CliError;
+use modnas_core::estimator::Estimator;
+use modnas_core::journal::Journal;
+use modnas_core::objective::{Objective, Objectives};
+use modnas_core::param::{Param, ParamSpace};
+use modnas_core::trial::Trial;
+use modnas_store::SqliteJournal;
+use std::path::Path;
+
+/// Renders the report of a run.
+pub fn render(
+    name: &str,
+    space: &ParamSpace,
+    objectives: &Objectives,
+    trials: &[Trial],
+    estimator: Option<&dyn Estimator>,
+    facts: Vec<(String, String)>,
+) -> String {
+    let describe =
+        |a: &modnas_core::param::Assignment| estimator.and_then(|e| e.describe(space, a));
+    modnas_report::render_html(&modnas_report::ReportInput {
+        title: name.to_string(),
+        space,
+        objectives,
+        trials,
+        describe: &describe,
+        facts,
+    })
+}
+
+/// Writes `report.html` (or `output`) for the run in `run_dir`.
+pub fn report(run_dir: &Path, output: Option<&Path>) -> Result<(), CliError> {
+    let path = run_dir.join("journal.sqlite");
+    if !path.exists() {
+        return Err(CliError::Usage(format!(
+            "{} is not a run directory (no journal.sqlite)",
+            run_dir.display()
+        )));
+    }
+    let mut j = SqliteJournal::open_read_only(&path)?;
+    let meta = j
+        .run_meta()?
+        .ok_or_else(|| CliError::Runtime(format!("{} holds no run", path.display())))?;
+    let params: Vec<Param> = serde_json::from_value(meta.space.clone())
+        .map_err(|e| CliError::Runtime(format!("stored space: {e}")))?;
+    let space = ParamSpace::from_params(params)
+        .map_err(|e| CliError::Runtime(format!("stored space: {e}")))?;
+    let objectives: Vec<Objective> =
+        serde_json::from_value(meta.config.get("objectives").cloned().unwrap_or_default())
+            .map_err(|e| CliError::Runtime(format!("stored objectives: {e}")))?;
+    if objectives.is_empty() {
+        return Err(CliError::Runtime("the run has no objectives".into()));
+    }
+    let objectives = Objectives(objectives);
+    let (trials, _) = j.trials(&space)?;
+    let html = render(
+        &meta.name,
+        &space,
+        &objectives,
+        &trials,
+        None,
+        vec![("seed".into(), meta.seed.to_string())],
+    );
+    let out = output
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| run_dir.join("report.html"));
+    modnas_core::output::write_atomic(&out, &html)
+        .map_err(|e| CliError::Runtime(format!("cannot write {}: {e}", out.display())))?;
+    println!("wrote {} ({} trials)", out.display(), trials.len());
+    Ok(())
+}

@@ -1,0 +1,248 @@
+//! Running a plan in its run directory: resume checks, the search, outputs and the summary.
+
+use crate::error::CliError;
+use crate::plan::{JournalKind, Plan, first_difference};
+use crate::progress::Progress;
+use modnas_core::config::yaml::emit;
+use modnas_core::journal::{Journal, MemoryJournal, RunMeta};
+use modnas_core::output::{write_atomic, write_results};
+use modnas_core::search::Search;
+use modnas_core::stop::StopReason;
+use modnas_core::trial::TrialState;
+use modnas_store::SqliteJournal;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+
+/// Options of a run that are not part of its configuration.
+pub struct RunOptions {
+    /// Directory holding run directories.
+    pub runs_dir: PathBuf,
+    /// Discard an existing run of the same name first.
+    pub fresh: bool,
+    /// Set by Ctrl-C.
+    pub interrupt: Arc<AtomicBool>,
+    /// Show a progress bar on terminals.
+    pub progress: bool,
+}
+
+/// The seed stored in an existing run, so that resuming without `--seed` continues it.
+pub fn stored_seed(runs_dir: &Path, name: &str) -> Option<u64> {
+    let path = runs_dir.join(name).join("journal.sqlite");
+    let mut j = SqliteJournal::open_read_only(&path).ok()?;
+    j.run_meta().ok().flatten().map(|m| m.seed)
+}
+
+fn remove_run(dir: &Path) -> Result<(), CliError> {
+    if !dir.exists() {
+        return Ok(());
+    }
+    let looks_like_run = dir.join("journal.sqlite").exists() || dir.join("config.yaml").exists();
+    if !looks_like_run {
+        return Err(CliError::Usage(format!(
+            "--fresh: {} does not look like a modnas run directory; not deleting it",
+            dir.display()
+        )));
+    }
+    std::fs::remove_dir_all(dir)
+        .map_err(|e| CliError::Runtime(format!("cannot remove {}: {e}", dir.display())))
+}
+
+/// Runs (or resumes) the plan and prints a summary.
+pub fn execute(plan: Plan, opts: &RunOptions) -> Result<(), CliError> {
+    let run_dir = opts.runs_dir.join(&plan.name);
+    if opts.fresh {
+        remove_run(&run_dir)?;
+    }
+    std::fs::create_dir_all(&run_dir).map_err(|e| {
+        CliError::Runtime(format!(
+            "cannot create the run directory {}: {e}",
+            run_dir.display()
+        ))
+    })?;
+    let mut journal: Box<dyn Journal> = match plan.journal {
+        JournalKind::Sqlite(sync) => {
+            Box::new(SqliteJournal::open(&run_dir.join("journal.sqlite"), sync)?)
+        }
+        JournalKind::Memory => Box::new(MemoryJournal::new()),
+    };
+    let meta = RunMeta {
+        name: plan.name.clone(),
+        seed: plan.seed,
+        config: plan.identity.clone(),
+        space: serde_json::to_value(plan.space.describe()).unwrap_or_default(),
+    };
+    if let Some(stored) = journal.open(&meta)?
+        && let Some((path, old, new)) = first_difference(&stored.config, &meta.config, "")
+    {
+        return Err(CliError::Usage(format!(
+            "the run `{}` in {} was started with a different configuration: `{path}` was {old}, now {new}.\n    = to continue it, use the original configuration (stop criteria and `parallel` may change); to start over, pass --fresh; to keep both, pass --name NEW_NAME",
+            plan.name,
+            run_dir.display()
+        )));
+    }
+    crate::logging::set_log_file(&run_dir.join("search.log"));
+    write_atomic(&run_dir.join("config.yaml"), &emit(&plan.resolved))
+        .map_err(|e| CliError::Runtime(format!("cannot write config.yaml: {e}")))?;
+    let resumed = journal.count()?;
+    tracing::info!(
+        "{} `{}` in {} (seed {}, {} parameters, optimizing {})",
+        if resumed > 0 {
+            "resuming run"
+        } else {
+            "starting run"
+        },
+        plan.name,
+        run_dir.display(),
+        plan.seed,
+        plan.space.len(),
+        plan.objectives
+            .0
+            .iter()
+            .map(|o| format!("{} {:?}", o.metric, o.direction).to_lowercase())
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    let worker = format!("{}:{}", hostname(), std::process::id());
+    let mut search = Search {
+        space: plan.space.clone(),
+        objectives: plan.objectives.clone(),
+        optimizer: plan.optimizer,
+        estimator: plan.estimator.clone(),
+        journal,
+        derived: plan.derived,
+        stop: plan.stop.clone(),
+        parallel: plan.parallel,
+        seed: plan.seed,
+        callbacks: vec![Box::new(Progress::new(opts.progress))],
+        interrupt: opts.interrupt.clone(),
+        run_dir: Some(run_dir.clone()),
+        worker,
+    };
+    let started = std::time::Instant::now();
+    let outcome = search.run().map_err(|e| match e {
+        modnas_core::search::SearchError::Fatal { trial, reason } => CliError::Runtime(format!(
+            "trial {trial} failed in a way that would repeat for every trial, so the search stopped:\n{reason}\n    = fix the problem and rerun the same command: the run resumes"
+        )),
+        other => CliError::Runtime(other.to_string()),
+    })?;
+    let est = plan.estimator.as_ref();
+    write_results(
+        &run_dir,
+        &plan.space,
+        &plan.objectives,
+        Some(est),
+        &outcome.trials,
+        outcome.best,
+        &outcome.pareto,
+    )
+    .map_err(|e| {
+        CliError::Runtime(format!(
+            "cannot write results in {}: {e}",
+            run_dir.display()
+        ))
+    })?;
+    if plan.report {
+        let html = crate::report_cmd::render(
+            &plan.name,
+            &plan.space,
+            &plan.objectives,
+            &outcome.trials,
+            Some(est),
+            vec![
+                ("seed".into(), plan.seed.to_string()),
+                ("stopped because".into(), outcome.reason.to_string()),
+            ],
+        );
+        write_atomic(&run_dir.join("report.html"), &html)
+            .map_err(|e| CliError::Runtime(format!("cannot write report.html: {e}")))?;
+    }
+
+    // Summary on stdout.
+    let complete = outcome
+        .trials
+        .iter()
+        .filter(|t| t.state == TrialState::Complete)
+        .count();
+    let failed = outcome
+        .trials
+        .iter()
+        .filter(|t| t.state == TrialState::Failed)
+        .count();
+    println!(
+        "run `{}`: {} ({} trials: {complete} complete, {failed} failed; {} evaluated in {:.1} s this session)",
+        plan.name,
+        outcome.reason,
+        outcome.trials.len(),
+        outcome.evaluated,
+        started.elapsed().as_secs_f64()
+    );
+    match outcome.best {
+        Some(b) => {
+            let t = &outcome.trials[b];
+            let o = plan.objectives.primary();
+            println!(
+                "best {} = {} (trial {})",
+                o.metric,
+                t.metrics.get(&o.metric).copied().unwrap_or(f64::NAN),
+                t.number
+            );
+            for (k, v) in plan.space.render(&t.params) {
+                println!("  {k} = {v}");
+            }
+            if let Some(d) = est.describe(&plan.space, &t.params) {
+                println!("  {d}");
+            }
+            for (k, v) in est.facts(&plan.space, &t.params) {
+                println!("  {k}: {v}");
+            }
+            if plan.objectives.len() > 1 {
+                println!(
+                    "Pareto front: {} trials (pareto.yaml)",
+                    outcome.pareto.len()
+                );
+            }
+        }
+        None => println!("no trial has completed"),
+    }
+    let mut files = vec!["best.yaml", "config.yaml"];
+    if plan.objectives.len() > 1 {
+        files.push("pareto.yaml");
+    }
+    if plan.report {
+        files.push("report.html");
+    }
+    if matches!(plan.journal, JournalKind::Sqlite(_)) {
+        files.push("journal.sqlite");
+    }
+    println!("results in {}/ ({})", run_dir.display(), files.join(", "));
+
+    if outcome.reason == StopReason::Interrupted {
+        return Err(CliError::Interrupted(format!(
+            "interrupted after {} trials; everything evaluated is saved. Rerun the same command to resume.",
+            outcome
+                .trials
+                .iter()
+                .filter(|t| t.state.is_finished())
+                .count()
+        )));
+    }
+    if complete == 0 && failed > 0 {
+        let first = outcome
+            .trials
+            .iter()
+            .find_map(|t| t.error.clone())
+            .unwrap_or_default();
+        return Err(CliError::NoSuccess(format!(
+            "no trial succeeded ({failed} failed). The first failure:\n{first}"
+        )));
+    }
+    Ok(())
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .or_else(|_| std::fs::read_to_string("/etc/hostname"))
+        .map(|s| s.trim().to_string())
+        .unwrap_or_else(|_| "local".into())
+}

@@ -1,0 +1,203 @@
+//! A corpus of bad configurations: each must give one clear, located error and exit code 2.
+
+mod common;
+use common::{modnas, require_nb201, text};
+use std::path::Path;
+
+fn directives(text: &str, key: &str) -> Vec<String> {
+    text.lines()
+        .filter_map(|l| l.strip_prefix(&format!("# {key}: ")))
+        .map(|s| s.to_string())
+        .collect()
+}
+
+fn check_failure(name: &str, out: &std::process::Output, expects: &[String]) {
+    let (stdout, stderr) = text(out);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{name}: exit code {:?}\nstdout: {stdout}\nstderr: {stderr}",
+        out.status.code()
+    );
+    assert!(
+        !stderr.contains("panicked") && !stderr.contains("RUST_BACKTRACE"),
+        "{name}: panic\n{stderr}"
+    );
+    assert!(
+        stderr.starts_with("error: "),
+        "{name}: stderr must start with `error: `\n{stderr}"
+    );
+    for e in expects {
+        assert!(
+            stderr.contains(e.as_str()),
+            "{name}: expected `{e}` in:\n{stderr}"
+        );
+    }
+    assert!(
+        stderr.lines().count() <= 8,
+        "{name}: the error should be one short paragraph:\n{stderr}"
+    );
+}
+
+#[test]
+fn every_bad_configuration_is_a_clear_located_error() {
+    require_nb201();
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/bad-configs");
+    let runs = tempfile::tempdir().unwrap();
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "yaml"))
+        .collect();
+    files.sort();
+    let mut checked = 0;
+    for f in &files {
+        let name = f.file_name().unwrap().to_string_lossy().to_string();
+        let content = std::fs::read_to_string(f).unwrap();
+        let out = modnas()
+            .current_dir(&dir)
+            .arg("search")
+            .arg(&name)
+            .arg("--runs-dir")
+            .arg(runs.path())
+            .arg("--no-progress")
+            .output()
+            .unwrap();
+        if name.starts_with("ok-") {
+            let (so, se) = text(&out);
+            assert!(out.status.success(), "{name} must be accepted:\n{so}\n{se}");
+            continue;
+        }
+        let mut expects = directives(&content, "expect");
+        assert!(!expects.is_empty(), "{name} has no `# expect:` line");
+        for at in directives(&content, "at") {
+            expects.push(format!("{name}:{at}"));
+        }
+        check_failure(&name, &out, &expects);
+        checked += 1;
+    }
+    assert!(checked >= 30, "only {checked} bad configurations");
+}
+
+#[test]
+fn bad_command_lines_are_clear_errors() {
+    require_nb201();
+    let runs = tempfile::tempdir().unwrap();
+    let example = common::repo().join("examples/nb201-regularized-evolution.yaml");
+    let cases: Vec<(Vec<String>, Vec<&str>)> = vec![
+        (
+            vec!["search".into(), "no/such/file.yaml".into()],
+            vec!["cannot read configuration file `no/such/file.yaml`: file not found"],
+        ),
+        (
+            vec![
+                "search".into(),
+                example.display().to_string(),
+                "-o".into(),
+                "stop.max_trials".into(),
+            ],
+            vec!["an override must look like `key.path=value`"],
+        ),
+        (
+            vec![
+                "search".into(),
+                example.display().to_string(),
+                "-o".into(),
+                "stop.max_trials=many".into(),
+            ],
+            vec![
+                "command line (-o stop.max_trials=many)",
+                "`stop.max_trials`: expected a non-negative integer, found the string `many`",
+            ],
+        ),
+        (
+            vec![
+                "search".into(),
+                example.display().to_string(),
+                "-o".into(),
+                "optim.args.populatoin=3".into(),
+            ],
+            vec!["-o optim.args.populatoin=3", "did you mean `population`?"],
+        ),
+        (
+            vec![
+                "search".into(),
+                example.display().to_string(),
+                "--name".into(),
+                "../escape".into(),
+            ],
+            vec!["is not a valid run name"],
+        ),
+        (
+            vec![
+                "tune".into(),
+                "-p".into(),
+                "x=float:a:b".into(),
+                "--".into(),
+                "true".into(),
+            ],
+            vec!["-p x=float:a:b", "`a` is not a number"],
+        ),
+        (
+            vec![
+                "tune".into(),
+                "-p".into(),
+                "x=float:0:1".into(),
+                "--".into(),
+                "true".into(),
+            ],
+            vec!["missing `objectives`"],
+        ),
+        (
+            vec![
+                "tune".into(),
+                "-p".into(),
+                "x=float:0:1".into(),
+                "--objective".into(),
+                "loss:min".into(),
+            ],
+            vec!["give the program to tune after `--`"],
+        ),
+        (
+            vec![
+                "tune".into(),
+                "-p".into(),
+                "x=float:0:1".into(),
+                "--objective".into(),
+                "loss:min".into(),
+                "--".into(),
+                "prog".into(),
+                "{y}".into(),
+            ],
+            vec!["unknown placeholder `{y}`", "did you mean `x`?"],
+        ),
+        (
+            vec!["list".into(), "optimisers".into()],
+            vec!["did you mean `optimizers`?"],
+        ),
+        (vec!["list".into(), "optimizers".into()], vec![]),
+        (
+            vec!["list".into(), "widgets".into()],
+            vec!["unknown kind `widgets`"],
+        ),
+        (
+            vec!["report".into(), "/nonexistent/run".into()],
+            vec!["is not a run directory"],
+        ),
+    ];
+    for (args, expects) in cases {
+        let mut cmd = modnas();
+        cmd.args(&args);
+        if matches!(args[0].as_str(), "search" | "tune") {
+            cmd.arg("--runs-dir").arg(runs.path());
+        }
+        let out = cmd.output().unwrap();
+        let label = args.join(" ");
+        if expects.is_empty() {
+            assert!(out.status.success(), "{label}: {:?}", text(&out));
+            continue;
+        }
+        let expects: Vec<String> = expects.iter().map(|s| s.to_string()).collect();
+        check_failure(&label, &out, &expects);
+    }
+}

@@ -1,0 +1,38 @@
+//! Helpers shared by the CLI tests.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// The `modnas` binary under test.
+pub fn modnas() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_modnas"));
+    c.env_remove("RUST_LOG");
+    c
+}
+
+/// The repository root.
+pub fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .expect("repository root")
+}
+
+/// Fails with set-up instructions when the NAS-Bench-201 table is missing.
+pub fn require_nb201() -> PathBuf {
+    let p = repo().join("data/nasbench201/cifar10.csv");
+    assert!(
+        p.is_file(),
+        "the NAS-Bench-201 table is missing: run `scripts/setup-data` (the README's test command does)"
+    );
+    p
+}
+
+/// stdout + stderr as text.
+pub fn text(o: &Output) -> (String, String) {
+    (
+        String::from_utf8_lossy(&o.stdout).to_string(),
+        String::from_utf8_lossy(&o.stderr).to_string(),
+    )
+}
