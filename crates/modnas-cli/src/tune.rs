@@ -116,7 +116,12 @@ pub fn apply(root: &mut Node, f: &TuneFlags<'_>) -> Result<(), CliError> {
         set(root, &format!("space.{name}"), yaml, format!("-p {p}"))?;
     }
     if let Some(o) = f.optim {
-        set(root, "optim", json(o), format!("--optim {o}"))?;
+        let value = if o.trim_start().starts_with(['{', '[']) {
+            o.to_string()
+        } else {
+            json(o)
+        };
+        set(root, "optim", value, format!("--optim {o}"))?;
     }
     if let Some(n) = f.trials {
         set(

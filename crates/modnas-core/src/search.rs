@@ -448,14 +448,14 @@ impl Search {
                     if let Some(e) = fatal {
                         return Err(e);
                     }
-                    return Ok(stop.unwrap_or(
+                    return Ok(stop.unwrap_or_else(|| {
                         if self.stop.max_trials.is_some_and(|m| tr.created >= m) {
                             StopReason::MaxTrials
                         } else {
                             debug_assert!(starved || self.optimizer.exhausted());
                             StopReason::Exhausted
-                        },
-                    ));
+                        }
+                    }));
                 }
                 // Wait for one result.
                 let (t, r) = match inline_done.pop_front() {

@@ -164,7 +164,7 @@ impl Smbo {
             &self.visited,
             &mut self.rng,
         );
-        let n_random = ((self.args.epsilon * k as f64) as usize).min(k);
+        let n_random = ((self.args.epsilon * k as f64).ceil() as usize).min(k);
         best.truncate(k - n_random);
         let mut exclude = self.visited.clone();
         for a in &best {
