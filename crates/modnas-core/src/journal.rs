@@ -54,7 +54,7 @@ pub trait Journal: Send {
         &mut self,
         space: &ParamSpace,
         trials: &[NewTrial],
-        optimizer_state: &serde_json::Value,
+        optimizer_state: &str,
     ) -> Result<Vec<u64>, JournalError>;
 
     /// Claims the oldest waiting trial for `worker`.
@@ -78,11 +78,11 @@ pub trait Journal: Send {
     fn mark_told(
         &mut self,
         numbers: &[u64],
-        optimizer_state: &serde_json::Value,
+        optimizer_state: &str,
     ) -> Result<(), JournalError>;
 
     /// The last saved optimizer state.
-    fn optimizer_state(&mut self) -> Result<Option<serde_json::Value>, JournalError>;
+    fn optimizer_state(&mut self) -> Result<Option<String>, JournalError>;
 
     /// All trials, by number; `told_order` lists the told ones in the order they were told.
     fn trials(&mut self, space: &ParamSpace) -> Result<(Vec<Trial>, Vec<u64>), JournalError>;
@@ -111,7 +111,7 @@ pub struct MemoryJournal {
     meta: Option<RunMeta>,
     trials: Vec<Trial>,
     told_order: Vec<u64>,
-    state: Option<serde_json::Value>,
+    state: Option<String>,
     kv: std::collections::BTreeMap<String, String>,
 }
 
@@ -155,7 +155,7 @@ impl Journal for MemoryJournal {
         &mut self,
         _space: &ParamSpace,
         trials: &[NewTrial],
-        optimizer_state: &serde_json::Value,
+        optimizer_state: &str,
     ) -> Result<Vec<u64>, JournalError> {
         let now = now();
         let mut numbers = Vec::with_capacity(trials.len());
@@ -178,7 +178,7 @@ impl Journal for MemoryJournal {
             });
             numbers.push(number);
         }
-        self.state = Some(optimizer_state.clone());
+        self.state = Some(optimizer_state.to_string());
         Ok(numbers)
     }
 
@@ -241,17 +241,17 @@ impl Journal for MemoryJournal {
     fn mark_told(
         &mut self,
         numbers: &[u64],
-        optimizer_state: &serde_json::Value,
+        optimizer_state: &str,
     ) -> Result<(), JournalError> {
         for &n in numbers {
             self.get(n)?.told = true;
             self.told_order.push(n);
         }
-        self.state = Some(optimizer_state.clone());
+        self.state = Some(optimizer_state.to_string());
         Ok(())
     }
 
-    fn optimizer_state(&mut self) -> Result<Option<serde_json::Value>, JournalError> {
+    fn optimizer_state(&mut self) -> Result<Option<String>, JournalError> {
         Ok(self.state.clone())
     }
 

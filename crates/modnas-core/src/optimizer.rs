@@ -44,12 +44,12 @@ pub trait Optimizer: Send {
         false
     }
 
-    /// A serialisable snapshot of the state (random generator included). Derived data that can
+    /// A snapshot of the state as JSON text (random generator included). Derived data that can
     /// be rebuilt from the [`History`] (visited sets, training data) may be left out.
-    fn state(&self) -> serde_json::Value;
+    fn state(&self) -> String;
 
     /// Restores a snapshot made by [`Optimizer::state`].
-    fn restore(&mut self, state: serde_json::Value, history: &History) -> Result<(), OptimError>;
+    fn restore(&mut self, state: &str, history: &History) -> Result<(), OptimError>;
 }
 
 /// What optimizer builders get.

@@ -290,7 +290,7 @@ impl Search {
                     .map(|t| observation(t, &self.objectives))
                     .collect(),
             };
-            self.optimizer.restore(state, &history)?;
+            self.optimizer.restore(&state, &history)?;
         }
         let untold: Vec<u64> = trials
             .iter()

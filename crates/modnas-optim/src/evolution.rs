@@ -117,6 +117,27 @@ impl Args for EvolutionArgs {
     }
 }
 
+/// Arguments of the generational aging variant: those of [`Evolution`], with `survival: oldest`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct AgingArgs(pub EvolutionArgs);
+
+impl Default for AgingArgs {
+    fn default() -> Self {
+        AgingArgs(EvolutionArgs { survival: Survival::Oldest, ..EvolutionArgs::default() })
+    }
+}
+
+impl Args for AgingArgs {
+    fn check(&self) -> Result<(), (String, String)> {
+        self.0.check()
+    }
+
+    fn help() -> &'static [(&'static str, &'static str)] {
+        EvolutionArgs::help()
+    }
+}
+
 /// The generational genetic algorithm.
 pub struct Evolution {
     space: Arc<ParamSpace>,
@@ -289,13 +310,13 @@ impl Optimizer for Evolution {
         self.st.population.is_empty() && space_exhausted(&self.space, &self.visited)
     }
 
-    fn state(&self) -> serde_json::Value {
+    fn state(&self) -> String {
         let mut s = self.st.clone();
         s.rng = Some(self.rng.clone());
         to_state(&s)
     }
 
-    fn restore(&mut self, state: serde_json::Value, history: &History) -> Result<(), OptimError> {
+    fn restore(&mut self, state: &str, history: &History) -> Result<(), OptimError> {
         let mut s: State = from_state(state)?;
         self.rng = s
             .rng
@@ -315,13 +336,14 @@ pub fn register(reg: &mut OptimRegistry) -> Result<(), RegistryError> {
         "Generational genetic algorithm: survival, selection, uniform crossover, per-gene mutation (paper G.3 defaults).",
         |a, ctx: &OptimContext| Ok(Box::new(Evolution::new(ctx.space.clone(), ctx.seed, a))),
     )?;
-    reg.add::<EvolutionArgs>(
+    reg.add::<AgingArgs>(
         "GenerationalAgingEvolution",
         &[],
         "The reference code's generational variant of regularized evolution: Evolution whose survival removes the oldest.",
-        |mut a, ctx: &OptimContext| {
-            a.survival = Survival::Oldest;
-            Ok(Box::new(Evolution::new(ctx.space.clone(), ctx.seed, a)))
+        |a, ctx: &OptimContext| {
+            // This variant is defined by its survival rule.
+            let args = EvolutionArgs { survival: Survival::Oldest, ..a.0 };
+            Ok(Box::new(Evolution::new(ctx.space.clone(), ctx.seed, args)))
         },
     )
 }

@@ -75,13 +75,13 @@ impl Optimizer for GridSearch {
         self.next_index >= self.total
     }
 
-    fn state(&self) -> serde_json::Value {
+    fn state(&self) -> String {
         to_state(&State {
             next_index: self.next_index.to_string(),
         })
     }
 
-    fn restore(&mut self, state: serde_json::Value, history: &History) -> Result<(), OptimError> {
+    fn restore(&mut self, state: &str, history: &History) -> Result<(), OptimError> {
         let s: State = from_state(state)?;
         self.next_index = s
             .next_index

@@ -62,13 +62,13 @@ impl Optimizer for RandomSearch {
         space_exhausted(&self.space, &self.visited)
     }
 
-    fn state(&self) -> serde_json::Value {
+    fn state(&self) -> String {
         to_state(&State {
             rng: self.rng.clone(),
         })
     }
 
-    fn restore(&mut self, state: serde_json::Value, history: &History) -> Result<(), OptimError> {
+    fn restore(&mut self, state: &str, history: &History) -> Result<(), OptimError> {
         let s: State = from_state(state)?;
         self.rng = s.rng;
         self.visited = Visited::from_history(history);

@@ -178,13 +178,13 @@ impl Optimizer for RegularizedEvolution {
         space_exhausted(&self.space, &self.visited)
     }
 
-    fn state(&self) -> serde_json::Value {
+    fn state(&self) -> String {
         let mut s = self.st.clone();
         s.rng = Some(self.rng.clone());
         to_state(&s)
     }
 
-    fn restore(&mut self, state: serde_json::Value, history: &History) -> Result<(), OptimError> {
+    fn restore(&mut self, state: &str, history: &History) -> Result<(), OptimError> {
         let mut s: State = from_state(state)?;
         self.rng = s
             .rng

@@ -90,7 +90,7 @@ struct State {
     rng: Rng,
     queue: VecDeque<Assignment>,
     fits: u64,
-    acquisition: serde_json::Value,
+    acquisition: String,
 }
 
 impl Smbo {
@@ -210,7 +210,7 @@ impl Optimizer for Smbo {
         space_exhausted(&self.space, &self.visited)
     }
 
-    fn state(&self) -> serde_json::Value {
+    fn state(&self) -> String {
         to_state(&State {
             rng: self.rng.clone(),
             queue: self.queue.clone(),
@@ -219,12 +219,12 @@ impl Optimizer for Smbo {
         })
     }
 
-    fn restore(&mut self, state: serde_json::Value, history: &History) -> Result<(), OptimError> {
+    fn restore(&mut self, state: &str, history: &History) -> Result<(), OptimError> {
         let s: State = from_state(state)?;
         self.rng = s.rng;
         self.queue = s.queue;
         self.fits = s.fits;
-        self.acq.restore(s.acquisition)?;
+        self.acq.restore(&s.acquisition)?;
         self.visited = Visited::from_history(history);
         self.features.clear();
         self.targets.clear();

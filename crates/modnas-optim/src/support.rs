@@ -135,13 +135,13 @@ pub fn gaussian(rng: &mut Rng) -> f64 {
 }
 
 /// Serialises a state to JSON (states are plain data, so this cannot fail in practice).
-pub fn to_state<T: serde::Serialize>(s: &T) -> serde_json::Value {
-    serde_json::to_value(s).unwrap_or(serde_json::Value::Null)
+pub fn to_state<T: serde::Serialize>(s: &T) -> String {
+    serde_json::to_string(s).unwrap_or_default()
 }
 
 /// Reads a state back.
-pub fn from_state<T: serde::de::DeserializeOwned>(v: serde_json::Value) -> Result<T, OptimError> {
-    serde_json::from_value(v).map_err(|e| OptimError::State(e.to_string()))
+pub fn from_state<T: serde::de::DeserializeOwned>(v: &str) -> Result<T, OptimError> {
+    serde_json::from_str(v).map_err(|e| OptimError::State(e.to_string()))
 }
 
 #[cfg(test)]

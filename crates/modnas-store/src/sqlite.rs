@@ -97,6 +97,7 @@ impl SqliteJournal {
                 told_seq INTEGER
              );
              CREATE INDEX IF NOT EXISTS trials_by_state ON trials(state, number);
+             CREATE INDEX IF NOT EXISTS trials_by_told ON trials(told_seq);
              CREATE TABLE IF NOT EXISTS optimizer_state (id INTEGER PRIMARY KEY CHECK (id = 0), state TEXT NOT NULL, updated_at REAL NOT NULL);",
         )
         .map_err(|e| corrupt_or(e, path))?;
@@ -185,14 +186,14 @@ impl SqliteJournal {
 
     fn set_state_tx(
         tx: &rusqlite::Transaction<'_>,
-        state: &serde_json::Value,
+        state: &str,
     ) -> Result<(), JournalError> {
         tx.prepare_cached(
             "INSERT INTO optimizer_state(id, state, updated_at) VALUES (0, ?1, ?2)
              ON CONFLICT(id) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at",
         )
         .map_err(db)?
-        .execute(params![state.to_string(), now()])
+        .execute(params![state, now()])
         .map_err(db)?;
         Ok(())
     }
@@ -285,12 +286,12 @@ impl Journal for SqliteJournal {
         &mut self,
         space: &ParamSpace,
         trials: &[NewTrial],
-        optimizer_state: &serde_json::Value,
+        optimizer_state: &str,
     ) -> Result<Vec<u64>, JournalError> {
         let space_less = trials.is_empty();
         let tx = self.conn.transaction().map_err(db)?;
         let start: i64 = tx
-            .query_row("SELECT COUNT(*) FROM trials", [], |r| r.get(0))
+            .query_row("SELECT COALESCE(MAX(number), -1) + 1 FROM trials", [], |r| r.get(0))
             .map_err(db)?;
         let mut numbers = Vec::with_capacity(trials.len());
         {
@@ -392,7 +393,7 @@ impl Journal for SqliteJournal {
     fn mark_told(
         &mut self,
         numbers: &[u64],
-        optimizer_state: &serde_json::Value,
+        optimizer_state: &str,
     ) -> Result<(), JournalError> {
         let tx = self.conn.transaction().map_err(db)?;
         {
@@ -417,19 +418,11 @@ impl Journal for SqliteJournal {
         tx.commit().map_err(db)
     }
 
-    fn optimizer_state(&mut self) -> Result<Option<serde_json::Value>, JournalError> {
-        let s: Option<String> = self
-            .conn
-            .query_row("SELECT state FROM optimizer_state WHERE id = 0", [], |r| {
-                r.get(0)
-            })
+    fn optimizer_state(&mut self) -> Result<Option<String>, JournalError> {
+        self.conn
+            .query_row("SELECT state FROM optimizer_state WHERE id = 0", [], |r| r.get(0))
             .optional()
-            .map_err(db)?;
-        s.map(|t| {
-            serde_json::from_str(&t)
-                .map_err(|e| JournalError::Corrupt(format!("optimizer state: {e}")))
-        })
-        .transpose()
+            .map_err(db)
     }
 
     fn trials(&mut self, space: &ParamSpace) -> Result<(Vec<Trial>, Vec<u64>), JournalError> {
@@ -462,7 +455,7 @@ impl Journal for SqliteJournal {
     fn count(&mut self) -> Result<u64, JournalError> {
         let n: i64 = self
             .conn
-            .query_row("SELECT COUNT(*) FROM trials", [], |r| r.get(0))
+            .query_row("SELECT COALESCE(MAX(number), -1) + 1 FROM trials", [], |r| r.get(0))
             .map_err(db)?;
         Ok(n as u64)
     }

@@ -37,7 +37,10 @@ pub enum Domain {
 }
 
 /// A value of one parameter inside an [`Assignment`](super::Assignment).
-#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+///
+/// Serialised compactly (optimizer states hold many of them): a choice index as a JSON integer,
+/// a real as a JSON float, an integer as `{"i": n}`.
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub enum ParamValue {
     /// Index of the chosen categorical value.
     Choice(usize),
@@ -45,6 +48,49 @@ pub enum ParamValue {
     Int(i64),
     /// A real value.
     Float(f64),
+}
+
+impl Serialize for ParamValue {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        match *self {
+            ParamValue::Choice(i) => s.serialize_u64(i as u64),
+            ParamValue::Float(x) => s.serialize_f64(x),
+            ParamValue::Int(i) => {
+                let mut m = s.serialize_map(Some(1))?;
+                m.serialize_entry("i", &i)?;
+                m.end()
+            }
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for ParamValue {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = ParamValue;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a choice index, a real number or {\"i\": integer}")
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<ParamValue, E> {
+                Ok(ParamValue::Choice(v as usize))
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<ParamValue, E> {
+                usize::try_from(v).map(ParamValue::Choice).map_err(|_| E::custom("a choice index cannot be negative"))
+            }
+            fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<ParamValue, E> {
+                Ok(ParamValue::Float(v))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut m: A) -> Result<ParamValue, A::Error> {
+                match m.next_entry::<String, i64>()? {
+                    Some((k, v)) if k == "i" => Ok(ParamValue::Int(v)),
+                    _ => Err(serde::de::Error::custom("expected {\"i\": integer}")),
+                }
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 
 impl ParamValue {
@@ -294,5 +340,19 @@ impl Domain {
     /// Whether this is a categorical domain.
     pub fn is_categorical(&self) -> bool {
         matches!(self, Domain::Categorical { .. })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn compact_serialisation_round_trips() {
+        let vals = [ParamValue::Choice(3), ParamValue::Float(1.0), ParamValue::Float(1e-5), ParamValue::Float(-0.25), ParamValue::Int(-7), ParamValue::Int(4)];
+        let text = serde_json::to_string(&vals).unwrap();
+        assert_eq!(text, r#"[3,1.0,0.00001,-0.25,{"i":-7},{"i":4}]"#);
+        let back: Vec<ParamValue> = serde_json::from_str(&text).unwrap();
+        assert_eq!(back, vals);
     }
 }

@@ -128,12 +128,12 @@ impl Acquisition for Annealing {
         top.into_vec()
     }
 
-    fn state(&self) -> serde_json::Value {
+    fn state(&self) -> String {
         to_state(&self.chains)
     }
 
-    fn restore(&mut self, state: serde_json::Value) -> Result<(), OptimError> {
-        if !state.is_null() {
+    fn restore(&mut self, state: &str) -> Result<(), OptimError> {
+        if !state.is_empty() {
             self.chains = from_state(state)?;
         }
         Ok(())

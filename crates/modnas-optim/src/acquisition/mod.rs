@@ -26,11 +26,11 @@ pub trait Acquisition: Send {
         rng: &mut Rng,
     ) -> Vec<Assignment>;
     /// Serialisable state (e.g. persistent annealing chains).
-    fn state(&self) -> serde_json::Value {
-        serde_json::Value::Null
+    fn state(&self) -> String {
+        String::new()
     }
     /// Restores [`Acquisition::state`].
-    fn restore(&mut self, _state: serde_json::Value) -> Result<(), OptimError> {
+    fn restore(&mut self, _state: &str) -> Result<(), OptimError> {
         Ok(())
     }
 }
