@@ -25,21 +25,42 @@ pub fn repo() -> PathBuf {
 pub fn nb201() -> Result<Arc<Table>, String> {
     let csv = repo().join("data/nasbench201/cifar10.csv");
     if !csv.is_file() {
-        return Err(format!("{} is missing: run scripts/setup-data first", csv.display()));
+        return Err(format!(
+            "{} is missing: run scripts/setup-data first",
+            csv.display()
+        ));
     }
-    Table::load(&csv, &csv.with_extension("yaml")).map(Arc::new).map_err(|e| e.to_string())
+    Table::load(&csv, &csv.with_extension("yaml"))
+        .map(Arc::new)
+        .map_err(|e| e.to_string())
 }
 
 /// Runs the search exactly as `modnas search` does (same routine), with the optimizer given as a
 /// YAML component spec, on `table`, for `budget` trials, into `journal`.
-pub fn run_search(table: &Arc<Table>, optim: &str, seed: u64, budget: u64, journal: Box<dyn Journal>) -> Result<Vec<Trial>, String> {
-    let estimator: Arc<dyn Estimator> = Arc::new(LookupTable::new(table.clone(), Mode::RandomSeed, 0.0));
+pub fn run_search(
+    table: &Arc<Table>,
+    optim: &str,
+    seed: u64,
+    budget: u64,
+    journal: Box<dyn Journal>,
+) -> Result<Vec<Trial>, String> {
+    let estimator: Arc<dyn Estimator> =
+        Arc::new(LookupTable::new(table.clone(), Mode::RandomSeed, 0.0));
     let space = Arc::new(table.space().clone());
     let n = parse_str("bench", &format!("optim: {optim}")).map_err(|e| e.to_string())?;
-    let spec = ComponentSpec::parse(n.get("optim").ok_or("no optim")?, "optim").map_err(|e| e.to_string())?;
+    let spec = ComponentSpec::parse(n.get("optim").ok_or("no optim")?, "optim")
+        .map_err(|e| e.to_string())?;
     let mut reg = modnas_core::optimizer::new_registry();
     modnas_optim::register_all(&mut reg).map_err(|e| e.to_string())?;
-    let optimizer = reg.build(&spec, &OptimContext { space: space.clone(), seed: derive_seed(seed, "optim", 0) }).map_err(|e| e.to_string())?;
+    let optimizer = reg
+        .build(
+            &spec,
+            &OptimContext {
+                space: space.clone(),
+                seed: derive_seed(seed, "optim", 0),
+            },
+        )
+        .map_err(|e| e.to_string())?;
     let mut s = Search {
         space,
         objectives: Objectives(table.objectives().to_vec()),
@@ -47,7 +68,10 @@ pub fn run_search(table: &Arc<Table>, optim: &str, seed: u64, budget: u64, journ
         estimator,
         journal,
         derived: Vec::new(),
-        stop: StopCriteria { max_trials: Some(budget), ..Default::default() },
+        stop: StopCriteria {
+            max_trials: Some(budget),
+            ..Default::default()
+        },
         parallel: 1,
         seed,
         callbacks: Vec::new(),
@@ -84,7 +108,11 @@ pub fn welch(a: &[f64], b: &[f64]) -> (f64, f64) {
 /// Mann–Whitney U test of `a > b`: the probability that a random `a` beats a random `b`
 /// (ties count half), and the one-sided p-value (normal approximation with tie correction).
 pub fn mann_whitney(a: &[f64], b: &[f64]) -> (f64, f64) {
-    let mut all: Vec<(f64, usize)> = a.iter().map(|&x| (x, 0)).chain(b.iter().map(|&x| (x, 1))).collect();
+    let mut all: Vec<(f64, usize)> = a
+        .iter()
+        .map(|&x| (x, 0))
+        .chain(b.iter().map(|&x| (x, 1)))
+        .collect();
     all.sort_by(|x, y| x.0.total_cmp(&y.0));
     let n = all.len();
     let mut ranks = vec![0.0; n];
@@ -104,12 +132,21 @@ pub fn mann_whitney(a: &[f64], b: &[f64]) -> (f64, f64) {
         i = j + 1;
     }
     let (na, nb) = (a.len() as f64, b.len() as f64);
-    let ra: f64 = all.iter().zip(&ranks).filter(|(x, _)| x.1 == 0).map(|(_, r)| r).sum();
+    let ra: f64 = all
+        .iter()
+        .zip(&ranks)
+        .filter(|(x, _)| x.1 == 0)
+        .map(|(_, r)| r)
+        .sum();
     let u = ra - na * (na + 1.0) / 2.0;
     let mu = na * nb / 2.0;
     let nn = na + nb;
     let sigma = (na * nb / 12.0 * ((nn + 1.0) - tie_term / (nn * (nn - 1.0)))).sqrt();
-    let z = if sigma > 0.0 { (u - mu - 0.5) / sigma } else { 0.0 };
+    let z = if sigma > 0.0 {
+        (u - mu - 0.5) / sigma
+    } else {
+        0.0
+    };
     (u / (na * nb), normal_sf(z))
 }
 

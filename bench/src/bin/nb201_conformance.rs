@@ -42,16 +42,28 @@ fn main() {
             std::process::exit(1);
         }
     };
-    let (_, optimum) = table.best_mean("val_acc", Direction::Maximize).expect("table optimum");
+    let (_, optimum) = table
+        .best_mean("val_acc", Direction::Maximize)
+        .expect("table optimum");
     let algorithms: Vec<(&str, &str)> = vec![
         ("random search", "RandomSearch"),
-        ("regularized evolution (P=10, S=3)", "{type: RegularizedEvolution, args: {population: 10, sample: 3}}"),
-        ("regularized evolution (P=100, S=25)", "{type: RegularizedEvolution, args: {population: 100, sample: 25}}"),
+        (
+            "regularized evolution (P=10, S=3)",
+            "{type: RegularizedEvolution, args: {population: 10, sample: 3}}",
+        ),
+        (
+            "regularized evolution (P=100, S=25)",
+            "{type: RegularizedEvolution, args: {population: 100, sample: 25}}",
+        ),
         ("evolution (G.3: pop 100)", "Evolution"),
         ("SMBO (GBDT + annealing)", "Smbo"),
     ];
-    let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
-    println!("NAS-Bench-201 CIFAR-10 (validation accuracy, 200 epochs); {seeds} search seeds; {threads} threads");
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    println!(
+        "NAS-Bench-201 CIFAR-10 (validation accuracy, 200 epochs); {seeds} search seeds; {threads} threads"
+    );
     println!("table optimum (best seed-mean): {optimum:.2}\n");
     let mut results: BTreeMap<String, Vec<[f64; 3]>> = BTreeMap::new();
     let mut timings = BTreeMap::new();
@@ -70,7 +82,14 @@ fn main() {
                         if seed >= seeds {
                             break;
                         }
-                        let trials = run_search(&table, spec, seed as u64, 500, Box::new(MemoryJournal::new())).expect("search");
+                        let trials = run_search(
+                            &table,
+                            spec,
+                            seed as u64,
+                            500,
+                            Box::new(MemoryJournal::new()),
+                        )
+                        .expect("search");
                         let mut row = [0.0; 3];
                         let mut best: Option<(f64, usize)> = None;
                         let mut k = 0;
@@ -82,7 +101,9 @@ fn main() {
                             }
                             while k < 3 && (i as u64 + 1) == BUDGETS[k] {
                                 let (_, bi) = best.expect("a completed trial");
-                                row[k] = table.mean_of(&trials[bi].params, "val_acc").expect("in the table");
+                                row[k] = table
+                                    .mean_of(&trials[bi].params, "val_acc")
+                                    .expect("in the table");
                                 k += 1;
                             }
                         }
@@ -102,7 +123,9 @@ fn main() {
     println!("| algorithm | 50 evaluations | 150 evaluations | 500 evaluations |");
     println!("|---|---|---|---|");
     for (name, _) in &algorithms {
-        let Some(r) = results.get(*name) else { continue };
+        let Some(r) = results.get(*name) else {
+            continue;
+        };
         let cells: Vec<String> = (0..3)
             .map(|k| {
                 let v: Vec<f64> = r.iter().map(|x| x[k]).collect();
@@ -113,8 +136,13 @@ fn main() {
         println!("| {name} | {} |", cells.join(" | "));
     }
     println!("| table optimum | {optimum:.2} | {optimum:.2} | {optimum:.2} |");
-    if let (Some(re), Some(rs)) = (results.get("regularized evolution (P=10, S=3)"), results.get("random search")) {
-        println!("\nregularized evolution (P=10, S=3) vs random search, one-sided tests over {seeds} seeds:");
+    if let (Some(re), Some(rs)) = (
+        results.get("regularized evolution (P=10, S=3)"),
+        results.get("random search"),
+    ) {
+        println!(
+            "\nregularized evolution (P=10, S=3) vs random search, one-sided tests over {seeds} seeds:"
+        );
         println!("| budget | mean difference | Welch t | p (t) | P(REA > RS) | p (Mann–Whitney) |");
         println!("|---|---|---|---|---|---|");
         for (k, b) in BUDGETS.iter().enumerate() {
@@ -122,12 +150,18 @@ fn main() {
             let c: Vec<f64> = rs.iter().map(|x| x[k]).collect();
             let (t, p) = welch(&a, &c);
             let (prob, pu) = mann_whitney(&a, &c);
-            println!("| {b} | {:+.3} | {t:.2} | {p:.1e} | {prob:.2} | {pu:.1e} |", mean_std(&a).0 - mean_std(&c).0);
+            println!(
+                "| {b} | {:+.3} | {t:.2} | {p:.1e} | {prob:.2} | {pu:.1e} |",
+                mean_std(&a).0 - mean_std(&c).0
+            );
         }
     }
     if let Some(path) = out {
         let json = serde_json::json!({"seeds": seeds, "budgets": BUDGETS, "optimum": optimum, "results": results, "seconds": timings});
-        if let Err(e) = std::fs::write(&path, serde_json::to_string_pretty(&json).unwrap_or_default()) {
+        if let Err(e) = std::fs::write(
+            &path,
+            serde_json::to_string_pretty(&json).unwrap_or_default(),
+        ) {
             eprintln!("cannot write {path}: {e}");
         }
     }

@@ -1,6 +1,8 @@
 //! Per-trial overhead of modnas's search loop on the NAS-Bench-201 table: random search and
 //! regularized evolution, with the in-memory journal and with the SQLite journal (one durable
-//! transaction when a trial is created, one when it finishes and one when the optimizer learns).
+//! transaction when a trial is created, one when it finishes and one when the optimizer learns),
+//! both in its default mode (`sqlite`: survives a crash of the process) and with an fsync per
+//! commit (`sqlite-power`: survives a power loss).
 //!
 //! ```text
 //! cargo run --release -p modnas-benchmarks --bin overhead -- [--trials 2000] [--repeats 3]
@@ -33,15 +35,24 @@ fn main() {
             std::process::exit(1);
         }
     };
-    let optimizers = [("random", "RandomSearch"), ("regularized_evolution", "{type: RegularizedEvolution, args: {population: 100, sample: 25}}")];
+    let optimizers = [
+        ("random", "RandomSearch"),
+        (
+            "regularized_evolution",
+            "{type: RegularizedEvolution, args: {population: 100, sample: 25}}",
+        ),
+    ];
     for (name, spec) in optimizers {
-        for storage in ["memory", "sqlite"] {
+        for storage in ["memory", "sqlite", "sqlite-power"] {
             let mut per_trial = Vec::new();
             for r in 0..repeats {
                 let dir = tempfile::tempdir().expect("temp dir");
                 let journal: Box<dyn Journal> = match storage {
                     "memory" => Box::new(MemoryJournal::new()),
-                    _ => Box::new(SqliteJournal::open(&dir.path().join("journal.sqlite"), Sync::Process).expect("journal")),
+                    _ => Box::new(
+                        SqliteJournal::open(&dir.path().join("journal.sqlite"), Sync::Process)
+                            .expect("journal"),
+                    ),
                 };
                 let start = Instant::now();
                 let t = run_search(&table, spec, r as u64, trials, journal).expect("search");

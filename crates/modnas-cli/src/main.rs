@@ -210,6 +210,12 @@ fn tune(a: &TuneArgs) -> Result<(), CliError> {
 }
 
 fn main() -> ExitCode {
+    // Like other Unix tools, end quietly when the reader of our output goes away
+    // (`modnas list | head`).
+    // SAFETY: restoring the default disposition of SIGPIPE before any thread starts.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let cli = Cli::parse();
     logging::init(if cli.quiet { -1 } else { cli.verbose as i8 });
     let result = match &cli.command {

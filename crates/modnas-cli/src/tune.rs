@@ -77,9 +77,9 @@ pub fn param_yaml(spec: &str) -> Result<String, String> {
         "choice" | "cat" | "categorical" => {
             let items: Vec<String> = rest
                 .split(',')
-                .map(|x| x.trim())
+                .map(str::trim)
                 .filter(|x| !x.is_empty())
-                .map(|x| json(x))
+                .map(json)
                 .collect();
             if items.is_empty() {
                 return Err(format!("`{spec}`: list the choices, e.g. choice:relu,gelu"));

@@ -201,3 +201,18 @@ fn bad_command_lines_are_clear_errors() {
         check_failure(&label, &out, &expects);
     }
 }
+
+#[test]
+fn output_into_a_closed_pipe_ends_quietly() {
+    let out = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "'{}' list | head -n 1",
+            env!("CARGO_BIN_EXE_modnas")
+        ))
+        .output()
+        .unwrap();
+    let (so, se) = text(&out);
+    assert_eq!(so.lines().count(), 1);
+    assert!(!se.contains("panicked"), "{se}");
+}

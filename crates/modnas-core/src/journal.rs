@@ -75,11 +75,7 @@ pub trait Journal: Send {
     fn release(&mut self, number: u64, worker: &str) -> Result<(), JournalError>;
 
     /// Records that the optimizer was told these results, with its new state (one atomic write).
-    fn mark_told(
-        &mut self,
-        numbers: &[u64],
-        optimizer_state: &str,
-    ) -> Result<(), JournalError>;
+    fn mark_told(&mut self, numbers: &[u64], optimizer_state: &str) -> Result<(), JournalError>;
 
     /// The last saved optimizer state.
     fn optimizer_state(&mut self) -> Result<Option<String>, JournalError>;
@@ -113,6 +109,7 @@ pub struct MemoryJournal {
     told_order: Vec<u64>,
     state: Option<String>,
     kv: std::collections::BTreeMap<String, String>,
+    waiting: std::collections::BTreeSet<u64>,
 }
 
 impl MemoryJournal {
@@ -145,6 +142,7 @@ impl Journal for MemoryJournal {
             if t.state == TrialState::Running {
                 t.state = TrialState::Waiting;
                 t.worker = None;
+                self.waiting.insert(t.number);
                 out.push(t.number);
             }
         }
@@ -176,6 +174,7 @@ impl Journal for MemoryJournal {
                 finished_at: None,
                 told: false,
             });
+            self.waiting.insert(number);
             numbers.push(number);
         }
         self.state = Some(optimizer_state.to_string());
@@ -183,21 +182,16 @@ impl Journal for MemoryJournal {
     }
 
     fn claim(&mut self, _space: &ParamSpace, worker: &str) -> Result<Option<Trial>, JournalError> {
+        let Some(number) = self.waiting.pop_first() else {
+            return Ok(None);
+        };
         let now = now();
-        match self
-            .trials
-            .iter_mut()
-            .find(|t| t.state == TrialState::Waiting)
-        {
-            None => Ok(None),
-            Some(t) => {
-                t.state = TrialState::Running;
-                t.worker = Some(worker.to_string());
-                t.attempts += 1;
-                t.started_at = Some(now);
-                Ok(Some(t.clone()))
-            }
-        }
+        let t = self.get(number)?;
+        t.state = TrialState::Running;
+        t.worker = Some(worker.to_string());
+        t.attempts += 1;
+        t.started_at = Some(now);
+        Ok(Some(t.clone()))
     }
 
     fn heartbeat(&mut self, _number: u64, _worker: &str) -> Result<(), JournalError> {
@@ -234,15 +228,12 @@ impl Journal for MemoryJournal {
         if t.state == TrialState::Running && t.worker.as_deref() == Some(worker) {
             t.state = TrialState::Waiting;
             t.worker = None;
+            self.waiting.insert(number);
         }
         Ok(())
     }
 
-    fn mark_told(
-        &mut self,
-        numbers: &[u64],
-        optimizer_state: &str,
-    ) -> Result<(), JournalError> {
+    fn mark_told(&mut self, numbers: &[u64], optimizer_state: &str) -> Result<(), JournalError> {
         for &n in numbers {
             self.get(n)?.told = true;
             self.told_order.push(n);

@@ -124,7 +124,10 @@ pub struct AgingArgs(pub EvolutionArgs);
 
 impl Default for AgingArgs {
     fn default() -> Self {
-        AgingArgs(EvolutionArgs { survival: Survival::Oldest, ..EvolutionArgs::default() })
+        AgingArgs(EvolutionArgs {
+            survival: Survival::Oldest,
+            ..EvolutionArgs::default()
+        })
     }
 }
 

@@ -13,72 +13,9 @@ pub struct SurrogateContext {
 /// The surrogate registry.
 pub type SurrogateRegistry = Registry<dyn Surrogate, SurrogateContext>;
 
-/// Arguments of the `Gbdt` surrogate (defaults: AutoTVM's XGBoost settings).
-#[derive(Clone, Debug, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct GbdtArgs {
-    /// Boosting rounds.
-    pub n_rounds: usize,
-    /// Shrinkage (eta).
-    pub learning_rate: f64,
-    /// Depth of each tree.
-    pub max_depth: usize,
-    /// L2 regularisation of leaf weights.
-    pub lambda: f64,
-    /// L1 regularisation of leaf weights.
-    pub alpha: f64,
-    /// Minimum gain of a split.
-    pub gamma: f64,
-    /// Minimum hessian sum in a child.
-    pub min_child_weight: f64,
-    /// Fraction of rows per tree.
-    pub subsample: f64,
-}
-
-impl Default for GbdtArgs {
-    fn default() -> Self {
-        let p = GbdtParams::default();
-        GbdtArgs {
-            n_rounds: p.n_rounds,
-            learning_rate: p.learning_rate,
-            max_depth: p.max_depth,
-            lambda: p.lambda,
-            alpha: p.alpha,
-            gamma: p.gamma,
-            min_child_weight: p.min_child_weight,
-            subsample: p.subsample,
-        }
-    }
-}
-
-impl Args for GbdtArgs {
+impl Args for GbdtParams {
     fn check(&self) -> Result<(), (String, String)> {
-        if self.n_rounds == 0 {
-            return Err(("n_rounds".into(), "`n_rounds` must be at least 1".into()));
-        }
-        if !(self.learning_rate > 0.0) {
-            return Err((
-                "learning_rate".into(),
-                "`learning_rate` must be positive".into(),
-            ));
-        }
-        if self.max_depth == 0 || self.max_depth > 16 {
-            return Err((
-                "max_depth".into(),
-                "`max_depth` must be between 1 and 16".into(),
-            ));
-        }
-        if !(self.subsample > 0.0 && self.subsample <= 1.0) {
-            return Err(("subsample".into(), "`subsample` must be in (0, 1]".into()));
-        }
-        if self.lambda < 0.0 || self.alpha < 0.0 || self.gamma < 0.0 || self.min_child_weight < 0.0
-        {
-            return Err((
-                "lambda".into(),
-                "regularisation terms must not be negative".into(),
-            ));
-        }
-        Ok(())
+        self.validate().map_err(|m| (String::new(), m))
     }
 }
 
@@ -105,56 +42,9 @@ impl Args for RidgeArgs {
     }
 }
 
-/// Arguments of the `Mlp` surrogate.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct MlpArgs {
-    /// Widths of the hidden layers.
-    pub hidden: Vec<usize>,
-    /// Training epochs.
-    pub epochs: usize,
-    /// Adam learning rate.
-    pub learning_rate: f64,
-    /// L2 weight decay.
-    pub weight_decay: f64,
-    /// Mini-batch size.
-    pub batch_size: usize,
-}
-
-impl Default for MlpArgs {
-    fn default() -> Self {
-        let p = MlpParams::default();
-        MlpArgs {
-            hidden: p.hidden,
-            epochs: p.epochs,
-            learning_rate: p.learning_rate,
-            weight_decay: p.weight_decay,
-            batch_size: p.batch_size,
-        }
-    }
-}
-
-impl Args for MlpArgs {
+impl Args for MlpParams {
     fn check(&self) -> Result<(), (String, String)> {
-        if self.hidden.contains(&0) {
-            return Err((
-                "hidden".into(),
-                "hidden layers need at least one unit".into(),
-            ));
-        }
-        if self.epochs == 0 || self.batch_size == 0 {
-            return Err((
-                "epochs".into(),
-                "`epochs` and `batch_size` must be at least 1".into(),
-            ));
-        }
-        if !(self.learning_rate > 0.0) {
-            return Err((
-                "learning_rate".into(),
-                "`learning_rate` must be positive".into(),
-            ));
-        }
-        Ok(())
+        self.validate().map_err(|m| (String::new(), m))
     }
 }
 
@@ -167,21 +57,14 @@ impl Args for GpArgs {}
 
 /// Registers every surrogate model.
 pub fn register_all(reg: &mut SurrogateRegistry) -> Result<(), RegistryError> {
-    reg.add::<GbdtArgs>(
+    reg.add::<GbdtParams>(
         "Gbdt",
         &["XGBoost", "XGBoostScoreModel", "GradientBoosting"],
         "Gradient-boosted regression trees (XGBoost-style exact greedy splits; AutoTVM defaults).",
         |a, ctx: &SurrogateContext| {
             Ok(Box::new(Gbdt::new(GbdtParams {
-                n_rounds: a.n_rounds,
-                learning_rate: a.learning_rate,
-                max_depth: a.max_depth,
-                lambda: a.lambda,
-                alpha: a.alpha,
-                gamma: a.gamma,
-                min_child_weight: a.min_child_weight,
-                subsample: a.subsample,
                 seed: ctx.seed,
+                ..a
             })))
         },
     )?;
@@ -191,18 +74,14 @@ pub fn register_all(reg: &mut SurrogateRegistry) -> Result<(), RegistryError> {
         "Ridge (L2-regularised linear) regression.",
         |a, _| Ok(Box::new(Ridge::new(a.alpha))),
     )?;
-    reg.add::<MlpArgs>(
+    reg.add::<MlpParams>(
         "Mlp",
         &["MLPRegressor"],
         "A small fully-connected regressor trained with Adam.",
         |a, ctx: &SurrogateContext| {
             Ok(Box::new(Mlp::new(MlpParams {
-                hidden: a.hidden,
-                epochs: a.epochs,
-                learning_rate: a.learning_rate,
-                weight_decay: a.weight_decay,
-                batch_size: a.batch_size,
                 seed: ctx.seed,
+                ..a
             })))
         },
     )?;

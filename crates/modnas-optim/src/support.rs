@@ -36,6 +36,11 @@ impl Visited {
     pub fn len(&self) -> usize {
         self.keys.len()
     }
+
+    /// Whether nothing was proposed yet.
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
 }
 
 /// Whether every point of a finite space has been proposed.

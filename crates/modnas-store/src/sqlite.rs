@@ -184,10 +184,7 @@ impl SqliteJournal {
         }))
     }
 
-    fn set_state_tx(
-        tx: &rusqlite::Transaction<'_>,
-        state: &str,
-    ) -> Result<(), JournalError> {
+    fn set_state_tx(tx: &rusqlite::Transaction<'_>, state: &str) -> Result<(), JournalError> {
         tx.prepare_cached(
             "INSERT INTO optimizer_state(id, state, updated_at) VALUES (0, ?1, ?2)
              ON CONFLICT(id) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at",
@@ -291,7 +288,11 @@ impl Journal for SqliteJournal {
         let space_less = trials.is_empty();
         let tx = self.conn.transaction().map_err(db)?;
         let start: i64 = tx
-            .query_row("SELECT COALESCE(MAX(number), -1) + 1 FROM trials", [], |r| r.get(0))
+            .query_row(
+                "SELECT COALESCE(MAX(number), -1) + 1 FROM trials",
+                [],
+                |r| r.get(0),
+            )
             .map_err(db)?;
         let mut numbers = Vec::with_capacity(trials.len());
         {
@@ -390,14 +391,10 @@ impl Journal for SqliteJournal {
         Ok(())
     }
 
-    fn mark_told(
-        &mut self,
-        numbers: &[u64],
-        optimizer_state: &str,
-    ) -> Result<(), JournalError> {
+    fn mark_told(&mut self, numbers: &[u64], optimizer_state: &str) -> Result<(), JournalError> {
         let tx = self.conn.transaction().map_err(db)?;
         {
-            let mut next: i64 = tx
+            let next: i64 = tx
                 .query_row(
                     "SELECT COALESCE(MAX(told_seq), -1) + 1 FROM trials",
                     [],
@@ -409,9 +406,9 @@ impl Journal for SqliteJournal {
                     "UPDATE trials SET told_seq = ?1 WHERE number = ?2 AND told_seq IS NULL",
                 )
                 .map_err(db)?;
-            for &n in numbers {
-                upd.execute(params![next, n as i64]).map_err(db)?;
-                next += 1;
+            for (k, &n) in numbers.iter().enumerate() {
+                upd.execute(params![next + k as i64, n as i64])
+                    .map_err(db)?;
             }
         }
         Self::set_state_tx(&tx, optimizer_state)?;
@@ -420,7 +417,9 @@ impl Journal for SqliteJournal {
 
     fn optimizer_state(&mut self) -> Result<Option<String>, JournalError> {
         self.conn
-            .query_row("SELECT state FROM optimizer_state WHERE id = 0", [], |r| r.get(0))
+            .query_row("SELECT state FROM optimizer_state WHERE id = 0", [], |r| {
+                r.get(0)
+            })
             .optional()
             .map_err(db)
     }
@@ -455,7 +454,11 @@ impl Journal for SqliteJournal {
     fn count(&mut self) -> Result<u64, JournalError> {
         let n: i64 = self
             .conn
-            .query_row("SELECT COALESCE(MAX(number), -1) + 1 FROM trials", [], |r| r.get(0))
+            .query_row(
+                "SELECT COALESCE(MAX(number), -1) + 1 FROM trials",
+                [],
+                |r| r.get(0),
+            )
             .map_err(db)?;
         Ok(n as u64)
     }

@@ -423,7 +423,8 @@ fn emit_into(v: &serde_json::Value, indent: usize, out: &mut String, top: bool) 
     match v {
         J::Object(o) if !o.is_empty() => {
             for (i, (k, x)) in o.iter().enumerate() {
-                if !(top && i == 0 && out.is_empty()) && !(i == 0 && !top) {
+                // The first key of a nested map follows its parent key on the same line.
+                if i > 0 || (top && !out.is_empty()) {
                     out.push_str(&pad);
                 }
                 out.push_str(&key_text(k));

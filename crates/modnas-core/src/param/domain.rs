@@ -77,12 +77,17 @@ impl<'de> Deserialize<'de> for ParamValue {
                 Ok(ParamValue::Choice(v as usize))
             }
             fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<ParamValue, E> {
-                usize::try_from(v).map(ParamValue::Choice).map_err(|_| E::custom("a choice index cannot be negative"))
+                usize::try_from(v)
+                    .map(ParamValue::Choice)
+                    .map_err(|_| E::custom("a choice index cannot be negative"))
             }
             fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<ParamValue, E> {
                 Ok(ParamValue::Float(v))
             }
-            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut m: A) -> Result<ParamValue, A::Error> {
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut m: A,
+            ) -> Result<ParamValue, A::Error> {
                 match m.next_entry::<String, i64>()? {
                     Some((k, v)) if k == "i" => Ok(ParamValue::Int(v)),
                     _ => Err(serde::de::Error::custom("expected {\"i\": integer}")),
@@ -349,7 +354,14 @@ mod tests {
 
     #[test]
     fn compact_serialisation_round_trips() {
-        let vals = [ParamValue::Choice(3), ParamValue::Float(1.0), ParamValue::Float(1e-5), ParamValue::Float(-0.25), ParamValue::Int(-7), ParamValue::Int(4)];
+        let vals = [
+            ParamValue::Choice(3),
+            ParamValue::Float(1.0),
+            ParamValue::Float(1e-5),
+            ParamValue::Float(-0.25),
+            ParamValue::Int(-7),
+            ParamValue::Int(4),
+        ];
         let text = serde_json::to_string(&vals).unwrap();
         assert_eq!(text, r#"[3,1.0,0.00001,-0.25,{"i":-7},{"i":4}]"#);
         let back: Vec<ParamValue> = serde_json::from_str(&text).unwrap();

@@ -105,18 +105,18 @@ impl Acquisition for Annealing {
         let mut unchanged = 0usize;
         while temp > self.args.temp_end {
             let mut improved = false;
-            for i in 0..self.chains.len() {
-                let cand = mutate_one(space, rng, &self.chains[i], 0.1);
+            for (chain, current) in self.chains.iter_mut().zip(scores.iter_mut()) {
+                let cand = mutate_one(space, rng, chain, 0.1);
                 let s = score(&cand, &mut buf);
-                let accept = s >= scores[i] || rng.random::<f64>() < ((s - scores[i]) / temp).exp();
+                let accept = s >= *current || rng.random::<f64>() < ((s - *current) / temp).exp();
                 let before = top.items.first().map(|x| x.0);
                 top.offer(s, &cand, visited);
                 if top.items.first().map(|x| x.0) != before {
                     improved = true;
                 }
                 if accept {
-                    self.chains[i] = cand;
-                    scores[i] = s;
+                    *chain = cand;
+                    *current = s;
                 }
             }
             temp *= self.args.cool;

@@ -95,10 +95,10 @@ impl TopK {
         let pos = self.items.partition_point(|(s, _)| *s >= score);
         self.items.insert(pos, (score, a.clone()));
         self.keys.insert(key);
-        if self.items.len() > self.k {
-            if let Some((_, out)) = self.items.pop() {
-                self.keys.remove(&out.key());
-            }
+        if self.items.len() > self.k
+            && let Some((_, out)) = self.items.pop()
+        {
+            self.keys.remove(&out.key());
         }
     }
 

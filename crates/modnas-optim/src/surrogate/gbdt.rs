@@ -16,7 +16,8 @@ use modnas_core::seed::rng_from_seed;
 use rand::RngExt;
 
 /// Hyperparameters of [`Gbdt`]. The defaults are those of AutoTVM's XGBoost cost model.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct GbdtParams {
     /// Number of boosting rounds (trees). Default 400.
     pub n_rounds: usize,
@@ -34,7 +35,8 @@ pub struct GbdtParams {
     pub min_child_weight: f64,
     /// Fraction of the rows each tree is grown on, drawn anew every round. Default 1.
     pub subsample: f64,
-    /// Seed of the row subsampling.
+    /// Seed of the row subsampling (set by the optimizer, not by configuration).
+    #[serde(skip)]
     pub seed: u64,
 }
 

@@ -6,7 +6,8 @@ use modnas_core::seed::{Rng, rng_from_seed};
 use rand::RngExt;
 
 /// Hyperparameters of [`Mlp`].
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct MlpParams {
     /// Widths of the hidden ReLU layers. Default `[64]`.
     pub hidden: Vec<usize>,
@@ -18,7 +19,8 @@ pub struct MlpParams {
     pub weight_decay: f64,
     /// Rows per mini-batch; 0, or at least the number of rows, means full batch. Default 32.
     pub batch_size: usize,
-    /// Seed of the initialisation and of the mini-batch shuffles.
+    /// Seed of the initialisation and of the mini-batch shuffles (set by the optimizer).
+    #[serde(skip)]
     pub seed: u64,
 }
 

@@ -1,0 +1,88 @@
+//! Every registered component, found through `modnas list`, is exercised in a real search.
+
+mod common;
+use common::{modnas, require_nb201, text};
+use std::collections::BTreeMap;
+
+/// `kind → names` parsed from `modnas list`.
+fn listed() -> BTreeMap<String, Vec<String>> {
+    let out = modnas().arg("list").output().unwrap();
+    assert!(out.status.success());
+    let mut kinds = BTreeMap::new();
+    let mut current = String::new();
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        if !line.starts_with(' ') && !line.is_empty() {
+            current = line.split_whitespace().next().unwrap().to_string();
+            kinds.insert(current.clone(), Vec::new());
+        } else if line.starts_with("  ") && !line.starts_with("   ") {
+            let name = line.split_whitespace().next().unwrap().to_string();
+            kinds.get_mut(&current).unwrap().push(name);
+        }
+    }
+    kinds
+}
+
+const QUAD: &str =
+    "import json, sys\nx = float(sys.argv[1])\nprint(json.dumps({'loss': (x - 0.3) ** 2}))\n";
+
+fn config(kind: &str, name: &str) -> String {
+    let nb = "estim: {type: NasBench201}\nstop: {max_trials: 40}\n";
+    match kind {
+        "optimizers" => format!("{nb}optim: {{type: {name}, args: {}}}\n", match name {
+            "Evolution" | "GenerationalAgingEvolution" => "{pop_size: 10, n_select: 3}",
+            "RegularizedEvolution" => "{population: 10, sample: 3}",
+            "Smbo" => "{n_next: 10}",
+            "BayesOpt" => "{n_initial: 5, candidates: 200, local: 50}",
+            _ => "{}",
+        }),
+        "estimators" => match name {
+            "LookupTable" => "estim: {type: LookupTable, args: {table: TABLE}}\nstop: {max_trials: 20}\n".to_string(),
+            "NasBench201" => nb.to_string(),
+            "Synthetic" => "estim: {type: Synthetic, args: {function: hartmann6}}\nstop: {max_trials: 20}\n".to_string(),
+            "External" => "space: {x: {low: 0.0, high: 1.0}}\nestim: {type: External, args: {command: [python3, quad.py, \"{x}\"]}}\nobjectives: [loss:min]\nstop: {max_trials: 5}\n".to_string(),
+            other => panic!("no test configuration for estimator {other}"),
+        },
+        "metrics" => format!("{nb}metrics: {{combined: {{type: {name}, args: {{terms: [{{metric: val_acc}}, {{metric: latency, base: 0.02, weight: -0.1}}]}}}}}}\nobjectives: [combined, latency:min]\n"),
+        "surrogates" => format!("{nb}optim: {{type: Smbo, args: {{n_next: 10, surrogate: {name}, acquisition: {{type: Annealing, args: {{chains: 16}}}}}}}}\n"),
+        "acquisitions" => format!("{nb}optim: {{type: Smbo, args: {{n_next: 10, acquisition: {name}}}}}\n"),
+        other => panic!("unknown kind {other}"),
+    }
+}
+
+#[test]
+fn every_registered_component_runs() {
+    let table = require_nb201();
+    let kinds = listed();
+    for k in [
+        "optimizers",
+        "estimators",
+        "metrics",
+        "surrogates",
+        "acquisitions",
+    ] {
+        assert!(
+            kinds.get(k).is_some_and(|v| !v.is_empty()),
+            "`modnas list` shows no {k}"
+        );
+    }
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("quad.py"), QUAD).unwrap();
+    let mut runs = 0;
+    for (kind, names) in &kinds {
+        for name in names {
+            let cfg = config(kind, name).replace("TABLE", &table.display().to_string());
+            let file = format!("{kind}-{name}.yaml");
+            std::fs::write(dir.path().join(&file), cfg).unwrap();
+            let out = modnas()
+                .current_dir(dir.path())
+                .args(["search", &file, "--runs-dir", "runs", "--no-progress", "-q"])
+                .output()
+                .unwrap();
+            let (so, se) = text(&out);
+            assert!(out.status.success(), "{kind} {name}:\n{so}\n{se}");
+            assert!(so.contains("best "), "{kind} {name}: {so}");
+            runs += 1;
+        }
+    }
+    assert!(runs >= 19, "{runs}");
+}

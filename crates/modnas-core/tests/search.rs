@@ -1,0 +1,474 @@
+//! The search routine with a toy optimizer and estimator: stop criteria, objectives, derived
+//! metrics, failures, interruption and parallel evaluation.
+
+use modnas_core::estimator::{Estimator, EvalContext};
+use modnas_core::journal::{Journal, MemoryJournal};
+use modnas_core::metric::{Metric, MetricInput};
+use modnas_core::objective::{Metrics, Objective, Objectives};
+use modnas_core::optimizer::{History, OptimError, Optimizer};
+use modnas_core::param::{Assignment, Domain, ParamSpace, ParamValue};
+use modnas_core::search::{Search, SearchError};
+use modnas_core::stop::{StopCriteria, StopReason};
+use modnas_core::trial::{Evaluation, Observation, TrialFailure, TrialState};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+/// What the optimizer was told: trial numbers and scores.
+type Told = Arc<Mutex<Vec<(u64, Option<f64>)>>>;
+
+/// Proposes 0, 1, 2, … in order (a real-valued parameter `x`).
+struct Counter {
+    next: u64,
+    told: Told,
+}
+
+impl Optimizer for Counter {
+    fn next(&mut self, n: usize) -> Result<Vec<Assignment>, OptimError> {
+        let out = (0..n)
+            .map(|i| Assignment(vec![ParamValue::Float((self.next + i as u64) as f64)]))
+            .collect();
+        self.next += n as u64;
+        Ok(out)
+    }
+    fn step(&mut self, results: &[Observation]) -> Result<(), OptimError> {
+        self.told
+            .lock()
+            .unwrap()
+            .extend(results.iter().map(|r| (r.number, r.score)));
+        Ok(())
+    }
+    fn state(&self) -> String {
+        self.next.to_string()
+    }
+    fn restore(&mut self, state: &str, _history: &History) -> Result<(), OptimError> {
+        self.next = state.parse().map_err(|_| OptimError::State(state.into()))?;
+        Ok(())
+    }
+}
+
+/// value = x, cost = 10, latency = 100 − x; fails on multiples of `fail_every`; sleeps `sleep_ms`.
+struct Toy {
+    fail_every: u64,
+    fatal_at: Option<u64>,
+    sleep_ms: u64,
+    running: AtomicUsize,
+    max_running: AtomicUsize,
+}
+
+impl Toy {
+    fn new() -> Self {
+        Toy {
+            fail_every: 0,
+            fatal_at: None,
+            sleep_ms: 0,
+            running: AtomicUsize::new(0),
+            max_running: AtomicUsize::new(0),
+        }
+    }
+}
+
+impl Estimator for Toy {
+    fn evaluate(&self, ctx: &EvalContext<'_>, p: &Assignment) -> Result<Evaluation, TrialFailure> {
+        let now = self.running.fetch_add(1, Ordering::SeqCst) + 1;
+        self.max_running.fetch_max(now, Ordering::SeqCst);
+        std::thread::sleep(std::time::Duration::from_millis(self.sleep_ms));
+        self.running.fetch_sub(1, Ordering::SeqCst);
+        let x = match p.values()[0] {
+            ParamValue::Float(x) => x,
+            _ => unreachable!(),
+        };
+        if self.fatal_at == Some(ctx.trial) {
+            return Err(TrialFailure::fatal("the program is missing"));
+        }
+        if self.fail_every > 0 && ctx.trial.is_multiple_of(self.fail_every) {
+            return Err(TrialFailure::new(format!("trial {} broke", ctx.trial)));
+        }
+        if ctx.cancel.load(Ordering::SeqCst) {
+            return Err(TrialFailure::cancelled());
+        }
+        let m: Metrics = [("value".to_string(), x), ("latency".to_string(), 100.0 - x)].into();
+        Ok(Evaluation {
+            metrics: m,
+            cost: Some(10.0),
+        })
+    }
+}
+
+fn space() -> Arc<ParamSpace> {
+    let mut s = ParamSpace::new();
+    s.add(
+        "x",
+        Domain::Float {
+            low: 0.0,
+            high: 1e9,
+            log: false,
+        },
+    )
+    .unwrap();
+    Arc::new(s)
+}
+
+fn search(
+    est: Arc<dyn Estimator>,
+    stop: StopCriteria,
+    objectives: Vec<Objective>,
+) -> (Search, Told) {
+    let told = Arc::new(Mutex::new(Vec::new()));
+    let s = Search {
+        space: space(),
+        objectives: Objectives(objectives),
+        optimizer: Box::new(Counter {
+            next: 0,
+            told: told.clone(),
+        }),
+        estimator: est,
+        journal: Box::new(MemoryJournal::new()),
+        derived: vec![],
+        stop,
+        parallel: 1,
+        seed: 1,
+        callbacks: vec![],
+        interrupt: Arc::new(AtomicBool::new(false)),
+        run_dir: None,
+        worker: "w".into(),
+    };
+    (s, told)
+}
+
+#[test]
+fn trial_budget() {
+    let (mut s, told) = search(
+        Arc::new(Toy::new()),
+        StopCriteria {
+            max_trials: Some(7),
+            ..Default::default()
+        },
+        vec![Objective::maximize("value")],
+    );
+    let out = s.run().unwrap();
+    assert_eq!(out.reason, StopReason::MaxTrials);
+    assert_eq!(out.trials.len(), 7);
+    assert_eq!(out.best, Some(6));
+    assert_eq!(
+        told.lock().unwrap().len(),
+        7,
+        "the optimizer learns every result"
+    );
+    // Every trial has its own recorded seed.
+    let seeds: std::collections::HashSet<u64> = out.trials.iter().map(|t| t.seed).collect();
+    assert_eq!(seeds.len(), 7);
+}
+
+#[test]
+fn target_reached() {
+    let (mut s, _) = search(
+        Arc::new(Toy::new()),
+        StopCriteria {
+            max_trials: Some(100),
+            target: Some(4.0),
+            ..Default::default()
+        },
+        vec![Objective::maximize("value")],
+    );
+    let out = s.run().unwrap();
+    assert_eq!(out.reason, StopReason::Target);
+    assert_eq!(out.trials.len(), 5);
+    let (mut s, _) = search(
+        Arc::new(Toy::new()),
+        StopCriteria {
+            max_trials: Some(100),
+            target: Some(96.0),
+            ..Default::default()
+        },
+        vec![Objective::minimize("latency")],
+    );
+    let out = s.run().unwrap();
+    assert_eq!(
+        (out.reason, out.trials.len()),
+        (StopReason::Target, 5),
+        "a target of a minimised metric"
+    );
+}
+
+#[test]
+fn simulated_cost_budget() {
+    let (mut s, _) = search(
+        Arc::new(Toy::new()),
+        StopCriteria {
+            max_cost: Some(55.0),
+            ..Default::default()
+        },
+        vec![Objective::maximize("value")],
+    );
+    let out = s.run().unwrap();
+    assert_eq!(out.reason, StopReason::MaxCost);
+    assert_eq!(out.trials.len(), 6, "stops once 6 × 10 ≥ 55");
+}
+
+#[test]
+fn patience_without_improvement() {
+    // Minimising `value` = x: the first trial is the best forever.
+    let (mut s, _) = search(
+        Arc::new(Toy::new()),
+        StopCriteria {
+            max_trials: Some(100),
+            patience: Some(5),
+            ..Default::default()
+        },
+        vec![Objective::minimize("value")],
+    );
+    let out = s.run().unwrap();
+    assert_eq!(out.reason, StopReason::Patience);
+    assert_eq!(out.trials.len(), 6);
+}
+
+#[test]
+fn wall_clock_budget() {
+    let toy = Toy {
+        sleep_ms: 20,
+        ..Toy::new()
+    };
+    let (mut s, _) = search(
+        Arc::new(toy),
+        StopCriteria {
+            max_time: Some(0.15),
+            ..Default::default()
+        },
+        vec![Objective::maximize("value")],
+    );
+    let out = s.run().unwrap();
+    assert_eq!(out.reason, StopReason::MaxTime);
+    // At most 0.15 s / 20 ms = 8 trials fit, plus the one running when time ran out.
+    assert!((1..=9).contains(&out.trials.len()), "{}", out.trials.len());
+}
+
+#[test]
+fn failures_are_recorded_and_told_as_missing_scores() {
+    let toy = Toy {
+        fail_every: 3,
+        ..Toy::new()
+    };
+    let (mut s, told) = search(
+        Arc::new(toy),
+        StopCriteria {
+            max_trials: Some(9),
+            ..Default::default()
+        },
+        vec![Objective::maximize("value")],
+    );
+    let out = s.run().unwrap();
+    let failed: Vec<u64> = out
+        .trials
+        .iter()
+        .filter(|t| t.state == TrialState::Failed)
+        .map(|t| t.number)
+        .collect();
+    assert_eq!(failed, vec![0, 3, 6]);
+    assert_eq!(out.trials[3].error.as_deref(), Some("trial 3 broke"));
+    let told = told.lock().unwrap();
+    assert_eq!(told.iter().filter(|t| t.1.is_none()).count(), 3);
+}
+
+#[test]
+fn a_fatal_failure_stops_the_search() {
+    let toy = Toy {
+        fatal_at: Some(2),
+        ..Toy::new()
+    };
+    let (mut s, _) = search(
+        Arc::new(toy),
+        StopCriteria {
+            max_trials: Some(50),
+            ..Default::default()
+        },
+        vec![Objective::maximize("value")],
+    );
+    match s.run() {
+        Err(SearchError::Fatal { trial, reason }) => {
+            assert_eq!(trial, 2);
+            assert!(reason.contains("missing"));
+        }
+        other => panic!("expected a fatal error, got {other:?}"),
+    }
+    let (trials, _) = s.journal.trials(&space()).unwrap();
+    assert_eq!(
+        trials.len(),
+        3,
+        "the failing trial is recorded, nothing after it"
+    );
+    assert_eq!(trials[2].state, TrialState::Failed);
+}
+
+#[test]
+fn a_missing_objective_metric_is_fatal_and_explained() {
+    let (mut s, _) = search(
+        Arc::new(Toy::new()),
+        StopCriteria {
+            max_trials: Some(5),
+            ..Default::default()
+        },
+        vec![Objective::maximize("accuracy")],
+    );
+    let e = s.run().unwrap_err().to_string();
+    assert!(
+        e.contains("`accuracy` was not reported") && e.contains("`latency`, `value`"),
+        "{e}"
+    );
+}
+
+#[test]
+fn several_objectives_give_a_pareto_front() {
+    struct Tradeoff;
+    impl Estimator for Tradeoff {
+        fn evaluate(
+            &self,
+            _: &EvalContext<'_>,
+            p: &Assignment,
+        ) -> Result<Evaluation, TrialFailure> {
+            let x = match p.values()[0] {
+                ParamValue::Float(x) => x,
+                _ => 0.0,
+            };
+            // Accuracy rises with x up to 5 then falls; latency rises with x.
+            let acc = 10.0 - (x - 5.0).abs();
+            Ok(Evaluation {
+                metrics: [("acc".to_string(), acc), ("lat".to_string(), x)].into(),
+                cost: None,
+            })
+        }
+    }
+    let (mut s, _) = search(
+        Arc::new(Tradeoff),
+        StopCriteria {
+            max_trials: Some(10),
+            ..Default::default()
+        },
+        vec![Objective::maximize("acc"), Objective::minimize("lat")],
+    );
+    let out = s.run().unwrap();
+    let mut front: Vec<u64> = out.pareto.iter().map(|&i| out.trials[i].number).collect();
+    front.sort();
+    assert_eq!(
+        front,
+        vec![0, 1, 2, 3, 4, 5],
+        "x ≤ 5 trade accuracy for latency; x > 5 is dominated by 10 − x"
+    );
+    assert_eq!(out.best, Some(5));
+}
+
+#[test]
+fn derived_metrics_can_be_objectives() {
+    struct Ratio;
+    impl Metric for Ratio {
+        fn compute(&self, i: &MetricInput<'_>) -> Result<f64, String> {
+            Ok(i.metrics["value"] / (1.0 + i.metrics["latency"]))
+        }
+    }
+    let (mut s, _) = search(
+        Arc::new(Toy::new()),
+        StopCriteria {
+            max_trials: Some(4),
+            ..Default::default()
+        },
+        vec![Objective::maximize("ratio")],
+    );
+    s.derived.push(("ratio".into(), Box::new(Ratio)));
+    let out = s.run().unwrap();
+    assert!((out.trials[3].metrics["ratio"] - 3.0 / 98.0).abs() < 1e-12);
+    assert_eq!(out.best, Some(3));
+}
+
+#[test]
+fn interruption_stops_and_keeps_results() {
+    let toy = Toy {
+        sleep_ms: 5,
+        ..Toy::new()
+    };
+    let (mut s, _) = search(
+        Arc::new(toy),
+        StopCriteria {
+            max_trials: Some(1000),
+            ..Default::default()
+        },
+        vec![Objective::maximize("value")],
+    );
+    let flag = s.interrupt.clone();
+    std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_millis(60));
+        flag.store(true, Ordering::SeqCst);
+    });
+    let out = s.run().unwrap();
+    assert_eq!(out.reason, StopReason::Interrupted);
+    assert!(out.trials.len() < 1000);
+    let waiting = out.trials.iter().filter(|t| !t.state.is_finished()).count();
+    assert!(
+        waiting <= 1,
+        "at most the cancelled trial waits for the next session"
+    );
+}
+
+#[test]
+fn parallel_evaluation_uses_every_slot() {
+    let toy = Arc::new(Toy {
+        sleep_ms: 30,
+        ..Toy::new()
+    });
+    let (mut s, told) = search(
+        toy.clone(),
+        StopCriteria {
+            max_trials: Some(12),
+            ..Default::default()
+        },
+        vec![Objective::maximize("value")],
+    );
+    s.parallel = 4;
+    let out = s.run().unwrap();
+    assert_eq!(out.trials.len(), 12);
+    assert!(out.trials.iter().all(|t| t.state == TrialState::Complete));
+    assert_eq!(
+        toy.max_running.load(Ordering::SeqCst),
+        4,
+        "four evaluations ran at once"
+    );
+    assert_eq!(told.lock().unwrap().len(), 12);
+}
+
+#[test]
+fn resume_continues_from_the_journal() {
+    let (mut s, _) = search(
+        Arc::new(Toy::new()),
+        StopCriteria {
+            max_trials: Some(4),
+            ..Default::default()
+        },
+        vec![Objective::maximize("value")],
+    );
+    s.run().unwrap();
+    let journal: Box<dyn Journal> =
+        std::mem::replace(&mut s.journal, Box::new(MemoryJournal::new()));
+    let (mut s2, told2) = search(
+        Arc::new(Toy::new()),
+        StopCriteria {
+            max_trials: Some(9),
+            ..Default::default()
+        },
+        vec![Objective::maximize("value")],
+    );
+    s2.journal = journal;
+    let out = s2.run().unwrap();
+    assert_eq!(out.resumed_from, 4);
+    assert_eq!(out.evaluated, 5);
+    let xs: Vec<ParamValue> = out.trials.iter().map(|t| t.params.values()[0]).collect();
+    assert_eq!(
+        xs,
+        (0..9)
+            .map(|i| ParamValue::Float(i as f64))
+            .collect::<Vec<_>>(),
+        "the restored optimizer continues at 4"
+    );
+    assert_eq!(
+        told2.lock().unwrap().len(),
+        5,
+        "already-told results are not told again"
+    );
+}
