@@ -19,6 +19,7 @@ use modnas_core::param::{Assignment, ParamSpace};
 use modnas_core::registry::{Args, RegistryError};
 use modnas_core::trial::{Evaluation, TrialFailure};
 use serde::{Deserialize, Deserializer, Serialize};
+use std::collections::BTreeSet;
 use std::collections::{BTreeMap, VecDeque};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
@@ -26,6 +27,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::atomic::Ordering;
 use std::sync::mpsc;
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 /// A command line: a list of arguments, or one string split at spaces (with `'…'` / `"…"`
@@ -195,8 +197,17 @@ impl Args for ExternalArgs {
                 "missing `command`: the program to run and its arguments".into(),
             ));
         }
-        if self.timeout.is_some_and(|t| t.0 <= 0.0) {
-            return Err(("timeout".into(), "`timeout` must be positive".into()));
+        if self.timeout.is_some_and(|t| t.0 <= 0.0 || t.0 > 3.2e7) {
+            return Err((
+                "timeout".into(),
+                "`timeout` must be positive and at most a year".into(),
+            ));
+        }
+        if self.tail_lines > 10_000 {
+            return Err((
+                "tail_lines".into(),
+                "`tail_lines` must be at most 10000".into(),
+            ));
         }
         Ok(())
     }
@@ -391,15 +402,73 @@ impl External {
     }
 }
 
+/// What a drained stream held: its last lines and its last JSON-object line.
+#[derive(Default, Clone)]
+struct Drained {
+    tail: VecDeque<String>,
+    last_json: Option<serde_json::Value>,
+    last_bad_json: Option<String>,
+    done: bool,
+}
+
+type SharedDrain = Arc<(Mutex<Drained>, Condvar)>;
+
+/// Parses a JSON object line; Python's `NaN`, `Infinity` and `-Infinity` (what `json.dumps`
+/// writes for a diverged loss) are accepted and become non-finite metrics.
+pub fn parse_json_line(t: &str) -> Option<serde_json::Value> {
+    if let Ok(v) = serde_json::from_str::<serde_json::Value>(t) {
+        return v.is_object().then_some(v);
+    }
+    // Quote the bare non-finite tokens outside strings, then parse again.
+    let mut out = String::with_capacity(t.len() + 16);
+    let mut in_str = false;
+    let mut escaped = false;
+    let mut i = 0;
+    let b = t.as_bytes();
+    while i < b.len() {
+        let c = b[i] as char;
+        if in_str {
+            out.push(c);
+            if escaped {
+                escaped = false;
+            } else if c == '\\' {
+                escaped = true;
+            } else if c == '"' {
+                in_str = false;
+            }
+            i += 1;
+            continue;
+        }
+        let rest = &t[i..];
+        let token = ["-Infinity", "Infinity", "NaN"]
+            .into_iter()
+            .find(|k| rest.starts_with(k));
+        match token {
+            Some(k) => {
+                out.push('"');
+                out.push_str(k);
+                out.push('"');
+                i += k.len();
+            }
+            None => {
+                if c == '"' {
+                    in_str = true;
+                }
+                out.push(c);
+                i += c.len_utf8();
+            }
+        }
+    }
+    serde_json::from_str::<serde_json::Value>(&out)
+        .ok()
+        .filter(|v| v.is_object())
+}
+
 /// Keeps the last lines of a stream and, optionally, copies everything to a file.
-fn drain<R: Read + Send + 'static>(
-    r: R,
-    keep: usize,
-    log: Option<PathBuf>,
-) -> std::thread::JoinHandle<(VecDeque<String>, Option<String>)> {
+fn drain<R: Read + Send + 'static>(r: R, keep: usize, log: Option<PathBuf>) -> SharedDrain {
+    let shared: SharedDrain = Arc::new((Mutex::new(Drained::default()), Condvar::new()));
+    let s = shared.clone();
     std::thread::spawn(move || {
-        let mut tail = VecDeque::with_capacity(keep + 1);
-        let mut last_json: Option<String> = None;
         let mut file = log
             .and_then(|p| std::fs::File::create(p).ok())
             .map(std::io::BufWriter::new);
@@ -418,22 +487,59 @@ fn drain<R: Read + Send + 'static>(
                 .trim_end_matches(['\n', '\r'])
                 .to_string();
             let t = line.trim();
-            if t.starts_with('{')
-                && t.ends_with('}')
-                && serde_json::from_str::<serde_json::Value>(t).is_ok()
-            {
-                last_json = Some(t.to_string());
+            let mut d = s.0.lock().unwrap_or_else(|p| p.into_inner());
+            if t.starts_with('{') && t.ends_with('}') {
+                match parse_json_line(t) {
+                    Some(v) => d.last_json = Some(v),
+                    None => d.last_bad_json = Some(t.to_string()),
+                }
             }
-            tail.push_back(line);
-            if tail.len() > keep.max(1) {
-                tail.pop_front();
+            d.tail.push_back(line);
+            if d.tail.len() > keep.max(1) {
+                d.tail.pop_front();
             }
         }
         if let Some(f) = file.as_mut() {
             let _ = f.flush();
         }
-        (tail, last_json)
-    })
+        let mut d = s.0.lock().unwrap_or_else(|p| p.into_inner());
+        d.done = true;
+        s.1.notify_all();
+    });
+    shared
+}
+
+/// What the stream held, waiting until it ends or `deadline` passes (a process that escaped the
+/// process group may keep the pipe open forever).
+fn collect(s: &SharedDrain, deadline: Instant) -> Drained {
+    let mut d = s.0.lock().unwrap_or_else(|p| p.into_inner());
+    while !d.done {
+        let now = Instant::now();
+        if now >= deadline {
+            break;
+        }
+        d = match s.1.wait_timeout(d, deadline - now) {
+            Ok((g, _)) => g,
+            Err(p) => p.into_inner().0,
+        };
+    }
+    d.clone()
+}
+
+/// Process groups of the programs running now, so a forced exit can stop them.
+static RUNNING: Mutex<BTreeSet<i32>> = Mutex::new(BTreeSet::new());
+
+/// Kills every program started by the External estimator that is still running (for a forced
+/// exit on a second Ctrl-C).
+pub fn kill_running_programs() {
+    if let Ok(set) = RUNNING.lock() {
+        for &pgid in set.iter() {
+            // SAFETY: signals the process groups of our own children.
+            unsafe {
+                libc::kill(-pgid, libc::SIGKILL);
+            }
+        }
+    }
 }
 
 fn signal_name(sig: i32) -> &'static str {
@@ -459,6 +565,16 @@ pub fn metrics_from_json(v: &serde_json::Value) -> Metrics {
                 if let Some(x) = n.as_f64() {
                     out.insert(prefix.to_string(), x);
                 }
+            }
+            serde_json::Value::String(t)
+                if matches!(t.as_str(), "NaN" | "Infinity" | "-Infinity") =>
+            {
+                let x = match t.as_str() {
+                    "NaN" => f64::NAN,
+                    "Infinity" => f64::INFINITY,
+                    _ => f64::NEG_INFINITY,
+                };
+                out.insert(prefix.to_string(), x);
             }
             serde_json::Value::Object(m) => {
                 for (k, x) in m {
@@ -564,6 +680,24 @@ impl Estimator for External {
         if let Some(c) = &self.cwd {
             cmd.current_dir(c);
         }
+        // If modnas itself is killed, the program goes too (its own children are killed with its
+        // process group on timeout and on interruption).
+        // SAFETY: prctl is async-signal-safe and touches no memory of the parent.
+        unsafe {
+            cmd.pre_exec(|| {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                Ok(())
+            });
+        }
+        // If modnas itself is killed, the program goes too (its own children are killed with its
+        // process group on timeout and on interruption).
+        // SAFETY: prctl is async-signal-safe and touches no memory of the parent.
+        unsafe {
+            cmd.pre_exec(|| {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                Ok(())
+            });
+        }
         let mut child = match cmd.spawn() {
             Ok(c) => c,
             Err(e) => {
@@ -583,6 +717,9 @@ impl Estimator for External {
             }
         };
         let pid = child.id();
+        if let Ok(mut set) = RUNNING.lock() {
+            set.insert(pid as i32);
+        }
         let logs = self.keep_logs.then_some(()).and(trial_dir.as_ref());
         let out_h = child.stdout.take().map(|s| {
             drain(
@@ -626,8 +763,14 @@ impl Estimator for External {
         // Whatever it left behind in its process group goes too.
         kill_group(pid);
         let _ = waiter.join();
-        let (out_tail, last_json) = out_h.and_then(|h| h.join().ok()).unwrap_or_default();
-        let (err_tail, _) = err_h.and_then(|h| h.join().ok()).unwrap_or_default();
+        if let Ok(mut set) = RUNNING.lock() {
+            set.remove(&(pid as i32));
+        }
+        let deadline = Instant::now() + Duration::from_secs(2);
+        let out = out_h.map(|h| collect(&h, deadline)).unwrap_or_default();
+        let err = err_h.map(|h| collect(&h, deadline)).unwrap_or_default();
+        let (out_tail, last_json, last_bad_json, err_tail) =
+            (out.tail, out.last_json, out.last_bad_json, err.tail);
         if cancelled {
             return Err(TrialFailure::cancelled());
         }
@@ -652,33 +795,43 @@ impl Estimator for External {
                 status.code().unwrap_or(-1)
             )));
         }
-        let json_text = match self.result {
-            ResultSource::Stdout => last_json.ok_or_else(|| {
-                TrialFailure::new(format!(
-                    "the program printed no JSON object line on stdout (expected e.g. {{\"loss\": 0.5}}){}{err_quote}",
-                    quote_tail("stdout", &out_tail)
-                ))
-            })?,
-            ResultSource::File => std::fs::read_to_string(&result_file)
-                .map_err(|e| TrialFailure::new(format!("cannot read the result file {}: {e}{err_quote}", result_file.display())))?,
+        let v: serde_json::Value = match self.result {
+            ResultSource::Stdout => match last_json {
+                Some(v) => v,
+                None => {
+                    let bad = last_bad_json
+                        .map(|b| {
+                            format!(" (the last line that looks like one is not valid JSON: {b})")
+                        })
+                        .unwrap_or_default();
+                    return Err(TrialFailure::new(format!(
+                        "the program printed no JSON object line on stdout (expected e.g. {{\"loss\": 0.5}}){bad}{}{err_quote}",
+                        quote_tail("stdout", &out_tail)
+                    )));
+                }
+            },
+            ResultSource::File => {
+                let text = std::fs::read_to_string(&result_file).map_err(|e| {
+                    TrialFailure::new(format!(
+                        "cannot read the result file {}: {e}{err_quote}",
+                        result_file.display()
+                    ))
+                })?;
+                if trial_dir.is_none() {
+                    let _ = std::fs::remove_file(&result_file);
+                }
+                parse_json_line(text.trim()).ok_or_else(|| {
+                    TrialFailure::new(format!(
+                        "the result file does not hold a JSON object of metrics: {}",
+                        text.trim()
+                    ))
+                })?
+            }
         };
-        let v: serde_json::Value = serde_json::from_str(json_text.trim()).map_err(|e| {
-            TrialFailure::new(format!(
-                "the result is not valid JSON ({e}): {}",
-                json_text.trim()
-            ))
-        })?;
-        if !v.is_object() {
-            return Err(TrialFailure::new(format!(
-                "the result must be a JSON object of metrics, got: {}",
-                json_text.trim()
-            )));
-        }
         let metrics = metrics_from_json(&v);
         if metrics.is_empty() {
             return Err(TrialFailure::new(format!(
-                "the result holds no numeric metric: {}",
-                json_text.trim()
+                "the result holds no numeric metric: {v}"
             )));
         }
         Ok(Evaluation {

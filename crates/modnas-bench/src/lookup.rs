@@ -47,10 +47,10 @@ impl Args for LookupArgs {
                 "missing `table`: the path of the CSV table".into(),
             ));
         }
-        if !(self.sleep >= 0.0 && self.sleep.is_finite()) {
+        if !(self.sleep >= 0.0 && self.sleep <= 3600.0) {
             return Err((
                 "sleep".into(),
-                "`sleep` must be a non-negative number of seconds".into(),
+                "`sleep` must be between 0 and 3600 seconds".into(),
             ));
         }
         Ok(())
@@ -101,6 +101,10 @@ impl Estimator for LookupTable {
 
     fn default_objectives(&self) -> Vec<Objective> {
         self.table.objectives().to_vec()
+    }
+
+    fn metric_names(&self) -> Option<Vec<String>> {
+        Some(self.table.metric_names().to_vec())
     }
 
     fn evaluate(
@@ -206,10 +210,10 @@ impl Default for NasBench201Args {
 
 impl Args for NasBench201Args {
     fn check(&self) -> Result<(), (String, String)> {
-        if !(self.sleep >= 0.0 && self.sleep.is_finite()) {
+        if !(self.sleep >= 0.0 && self.sleep <= 3600.0) {
             return Err((
                 "sleep".into(),
-                "`sleep` must be a non-negative number of seconds".into(),
+                "`sleep` must be between 0 and 3600 seconds".into(),
             ));
         }
         Ok(())

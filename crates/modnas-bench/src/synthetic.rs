@@ -57,6 +57,8 @@ impl Default for SyntheticArgs {
 
 impl Args for SyntheticArgs {
     fn check(&self) -> Result<(), (String, String)> {
+        modnas_core::registry::at_most("dims", self.dims, 100_000)?;
+        modnas_core::registry::at_most("choices", self.choices, 100_000)?;
         if self.dims == 0 {
             return Err(("dims".into(), "`dims` must be at least 1".into()));
         }
@@ -195,6 +197,10 @@ fn hartmann6(x: &[f64]) -> f64 {
 impl Estimator for Synthetic {
     fn space(&self) -> Option<ParamSpace> {
         Some(self.space.clone())
+    }
+
+    fn metric_names(&self) -> Option<Vec<String>> {
+        Some(vec!["value".to_string()])
     }
 
     fn default_objectives(&self) -> Vec<Objective> {

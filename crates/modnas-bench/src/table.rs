@@ -36,6 +36,9 @@ pub enum TableError {
     },
 }
 
+/// One parsed CSV row: key bits, metrics, cost, parameter values.
+type Row = (Vec<u64>, Vec<f64>, f64, Vec<ParamValue>);
+
 /// A loaded benchmark table.
 pub struct Table {
     space: ParamSpace,
@@ -44,6 +47,7 @@ pub struct Table {
     describe: Option<String>,
     has_cost: bool,
     index: HashMap<Vec<u64>, (u32, u32)>,
+    configs: Vec<Assignment>,
     values: Vec<f64>,
     costs: Vec<f64>,
     rows: usize,
@@ -189,7 +193,7 @@ impl Table {
             .map(|c| col(c).ok_or_else(|| missing(c)))
             .transpose()?;
 
-        let mut rows: Vec<(Vec<u64>, Vec<f64>, f64)> = Vec::new();
+        let mut rows: Vec<Row> = Vec::new();
         for (i, rec) in reader.records().enumerate() {
             let line = i as u64 + 2;
             let rec = rec.map_err(|e| TableError::Cell {
@@ -198,6 +202,7 @@ impl Table {
                 message: e.to_string(),
             })?;
             let mut key = Vec::with_capacity(param_cols.len());
+            let mut vals = Vec::with_capacity(param_cols.len());
             for (p, &c) in desc.space.params().iter().zip(&param_cols) {
                 let text = rec.get(c).unwrap_or("");
                 let v = match &p.domain {
@@ -223,6 +228,13 @@ impl Table {
                             line,
                             message: format!("column `{}`: `{text}` is not a number", p.name),
                         })?;
+                        if matches!(d, modnas_core::param::Domain::Int { .. }) && x.fract() != 0.0 {
+                            return Err(TableError::Cell {
+                                file: file.clone(),
+                                line,
+                                message: format!("column `{}`: `{text}` is not an integer", p.name),
+                            });
+                        }
                         let pv = if matches!(d, modnas_core::param::Domain::Int { .. }) {
                             ParamValue::Int(x as i64)
                         } else {
@@ -243,6 +255,7 @@ impl Table {
                     }
                 };
                 key.push(v.key_bits());
+                vals.push(v);
             }
             let mut ms = Vec::with_capacity(metric_cols.len());
             for (m, &c) in desc.metrics.iter().zip(&metric_cols) {
@@ -265,7 +278,7 @@ impl Table {
                 }
                 None => 0.0,
             };
-            rows.push((key, ms, cost));
+            rows.push((key, ms, cost, vals));
         }
         if rows.is_empty() {
             return Err(TableError::Io {
@@ -276,6 +289,7 @@ impl Table {
         rows.sort_by(|a, b| a.0.cmp(&b.0));
         let n_metrics = desc.metrics.len();
         let mut index = HashMap::new();
+        let mut configs = Vec::new();
         let mut values = Vec::with_capacity(rows.len() * n_metrics);
         let mut costs = Vec::with_capacity(rows.len());
         let mut start = 0usize;
@@ -284,6 +298,7 @@ impl Table {
             costs.push(rows[i].2);
             if i + 1 == rows.len() || rows[i + 1].0 != rows[i].0 {
                 index.insert(rows[i].0.clone(), (start as u32, (i + 1 - start) as u32));
+                configs.push(Assignment(rows[i].3.clone()));
                 start = i + 1;
             }
         }
@@ -294,6 +309,7 @@ impl Table {
             describe: desc.describe,
             has_cost: cost_col.is_some(),
             index,
+            configs,
             values,
             costs,
             rows: rows.len(),
@@ -394,18 +410,16 @@ impl Table {
 
     /// The configuration with the best mean of `metric`, and that mean.
     pub fn best_mean(&self, metric: &str, direction: Direction) -> Option<(Assignment, f64)> {
-        let card = self.space.cardinality().ok()?;
         let mut best: Option<(Assignment, f64)> = None;
-        for i in 0..card {
-            let a = self.space.assignment_at(i).ok()?;
-            if let Some(v) = self.mean_of(&a, metric) {
+        for a in &self.configs {
+            if let Some(v) = self.mean_of(a, metric) {
                 let better = match (&best, direction) {
                     (None, _) => true,
                     (Some((_, b)), Direction::Maximize) => v > *b,
                     (Some((_, b)), Direction::Minimize) => v < *b,
                 };
                 if better {
-                    best = Some((a, v));
+                    best = Some((a.clone(), v));
                 }
             }
         }

@@ -121,10 +121,25 @@ struct TuneArgs {
 
 fn interrupt_flag() -> Arc<AtomicBool> {
     let flag = Arc::new(AtomicBool::new(false));
-    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        // A second signal exits at once; the first asks the search to stop and save.
-        let _ = signal_hook::flag::register_conditional_shutdown(sig, 130, flag.clone());
-        let _ = signal_hook::flag::register(sig, flag.clone());
+    let f = flag.clone();
+    // The first Ctrl-C (or SIGTERM) asks the search to stop and save; a second one stops at once,
+    // killing the programs of running trials.
+    if let Ok(mut signals) = signal_hook::iterator::Signals::new([
+        signal_hook::consts::SIGINT,
+        signal_hook::consts::SIGTERM,
+    ]) {
+        std::thread::spawn(move || {
+            for _ in signals.forever() {
+                if f.swap(true, std::sync::atomic::Ordering::SeqCst) {
+                    modnas_bench::external::kill_running_programs();
+                    eprintln!("interrupted again: stopping at once");
+                    std::process::exit(130);
+                }
+                eprintln!(
+                    "interrupt: stopping after the running trials and saving (press Ctrl-C again to stop at once)"
+                );
+            }
+        });
     }
     flag
 }

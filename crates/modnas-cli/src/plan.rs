@@ -290,6 +290,44 @@ pub fn build(
             derived.push((k.name.clone(), regs.metric.build(&spec, &MetricContext)?));
         }
     }
+    // When the estimator's metrics are known, misspelt objectives and metric terms are
+    // configuration errors before anything runs.
+    if let Some(mut known) = estimator.metric_names() {
+        for (name, m) in &derived {
+            for r in m.requires() {
+                if !known.contains(&r) {
+                    let at = metrics_node.and_then(|n| n.get(name)).unwrap_or(root);
+                    return Err(ConfigError::at(
+                        at,
+                        &format!("metrics.{name}"),
+                        format!("metric `{r}` is not reported by the estimator"),
+                    )
+                    .with_hint(modnas_core::config::choices_hint(
+                        &r,
+                        &known.iter().map(String::as_str).collect::<Vec<_>>(),
+                    )));
+                }
+            }
+            known.push(name.clone());
+        }
+        for o in &objectives {
+            if !known.contains(&o.metric) {
+                let at = objectives_node.unwrap_or(root);
+                return Err(ConfigError::at(
+                    at,
+                    "objectives",
+                    format!(
+                        "objective metric `{}` is not reported by the estimator",
+                        o.metric
+                    ),
+                )
+                .with_hint(modnas_core::config::choices_hint(
+                    &o.metric,
+                    &known.iter().map(String::as_str).collect::<Vec<_>>(),
+                )));
+            }
+        }
+    }
 
     let stop = match stop_node {
         Some(n) => StopCriteria::from_node(n, "stop")?,
@@ -304,12 +342,12 @@ pub fn build(
         .with_hint("set `stop: {max_trials: 100}` (or max_time, max_cost, target, patience)"));
     }
     let parallel = parallel.unwrap_or(1);
-    if parallel == 0 {
+    if parallel == 0 || parallel > 1024 {
         let at = root.get("parallel").unwrap_or(root);
         return Err(ConfigError::at(
             at,
             "parallel",
-            "`parallel` must be at least 1",
+            "`parallel` must be between 1 and 1024",
         ));
     }
     let journal = match journal_node {

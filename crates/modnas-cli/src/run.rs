@@ -33,39 +33,49 @@ pub fn stored_seed(runs_dir: &Path, name: &str) -> Option<u64> {
     j.run_meta().ok().flatten().map(|m| m.seed)
 }
 
-fn remove_run(dir: &Path) -> Result<(), CliError> {
-    if !dir.exists() {
-        return Ok(());
+/// Deletes what an earlier run left in `dir` except its (locked) journal files.
+fn clear_outputs(dir: &Path) -> Result<(), CliError> {
+    let entries = std::fs::read_dir(dir)
+        .map_err(|e| CliError::Runtime(format!("cannot read {}: {e}", dir.display())))?;
+    for e in entries.flatten() {
+        let p = e.path();
+        let name = e.file_name().to_string_lossy().to_string();
+        if name.starts_with("journal.") {
+            continue;
+        }
+        let r = if p.is_dir() {
+            std::fs::remove_dir_all(&p)
+        } else {
+            std::fs::remove_file(&p)
+        };
+        r.map_err(|e| CliError::Runtime(format!("cannot remove {}: {e}", p.display())))?;
     }
-    let looks_like_run = dir.join("journal.sqlite").exists() || dir.join("config.yaml").exists();
-    if !looks_like_run {
-        return Err(CliError::Usage(format!(
-            "--fresh: {} does not look like a modnas run directory; not deleting it",
-            dir.display()
-        )));
-    }
-    std::fs::remove_dir_all(dir)
-        .map_err(|e| CliError::Runtime(format!("cannot remove {}: {e}", dir.display())))
+    Ok(())
 }
 
 /// Runs (or resumes) the plan and prints a summary.
 pub fn execute(plan: Plan, opts: &RunOptions) -> Result<(), CliError> {
     let run_dir = opts.runs_dir.join(&plan.name);
-    if opts.fresh {
-        remove_run(&run_dir)?;
-    }
     std::fs::create_dir_all(&run_dir).map_err(|e| {
         CliError::Runtime(format!(
             "cannot create the run directory {}: {e}",
             run_dir.display()
         ))
     })?;
+    // The journal's lock is taken first: a run in use by another process is never touched.
     let mut journal: Box<dyn Journal> = match plan.journal {
         JournalKind::Sqlite(sync) => {
-            Box::new(SqliteJournal::open(&run_dir.join("journal.sqlite"), sync)?)
+            let mut j = SqliteJournal::open(&run_dir.join("journal.sqlite"), sync)?;
+            if opts.fresh {
+                j.reset()?;
+            }
+            Box::new(j)
         }
         JournalKind::Memory => Box::new(MemoryJournal::new()),
     };
+    if opts.fresh {
+        clear_outputs(&run_dir)?;
+    }
     let meta = RunMeta {
         name: plan.name.clone(),
         seed: plan.seed,
@@ -122,7 +132,7 @@ pub fn execute(plan: Plan, opts: &RunOptions) -> Result<(), CliError> {
     let started = std::time::Instant::now();
     let outcome = search.run().map_err(|e| match e {
         modnas_core::search::SearchError::Fatal { trial, reason } => CliError::Runtime(format!(
-            "trial {trial} failed in a way that would repeat for every trial, so the search stopped:\n{reason}\n    = fix the problem and rerun the same command: the run resumes"
+            "trial {trial} failed in a way that would repeat for every trial, so the search stopped:\n{reason}\n    = fix the problem and rerun the same command to resume (a changed configuration needs --fresh)"
         )),
         other => CliError::Runtime(other.to_string()),
     })?;

@@ -125,11 +125,20 @@ fn a_second_process_on_the_same_run_is_refused() {
         std::thread::sleep(Duration::from_millis(5));
     }
     let out = modnas().args(&a).output().unwrap();
+    // --fresh must not delete a run that another process is using either.
+    let mut fresh = a.clone();
+    fresh.push("--fresh".into());
+    let out_fresh = modnas().args(&fresh).output().unwrap();
+    let still_there = finished(dir.path()) > 0;
     let _ = child.kill();
     let _ = child.wait();
     let (_, se) = text(&out);
     assert_eq!(out.status.code(), Some(2), "{se}");
     assert!(se.contains("in use by another modnas process"), "{se}");
+    let (_, se) = text(&out_fresh);
+    assert_eq!(out_fresh.status.code(), Some(2), "{se}");
+    assert!(se.contains("in use by another modnas process"), "{se}");
+    assert!(still_there, "the live run's journal was kept");
 }
 
 #[test]

@@ -29,6 +29,12 @@ pub trait Estimator: Send + Sync {
         None
     }
 
+    /// The metrics every evaluation reports, when known in advance (benchmark tables): objectives
+    /// are then checked against them before the search starts.
+    fn metric_names(&self) -> Option<Vec<String>> {
+        None
+    }
+
     /// The objectives to use when the configuration names none.
     fn default_objectives(&self) -> Vec<Objective> {
         Vec::new()

@@ -20,6 +20,11 @@ pub struct MetricInput<'a> {
 pub trait Metric: Send + Sync {
     /// Computes the value.
     fn compute(&self, input: &MetricInput<'_>) -> Result<f64, String>;
+
+    /// The metrics it reads (a missing one stops the search instead of failing every trial).
+    fn requires(&self) -> Vec<String> {
+        Vec::new()
+    }
 }
 
 /// What metric builders get (nothing yet).
@@ -97,6 +102,10 @@ fn value(input: &MetricInput<'_>, t: &Term) -> Result<f64, String> {
 pub struct SumAgg(AggArgs);
 
 impl Metric for SumAgg {
+    fn requires(&self) -> Vec<String> {
+        self.0.terms.iter().map(|t| t.metric.clone()).collect()
+    }
+
     fn compute(&self, input: &MetricInput<'_>) -> Result<f64, String> {
         self.0
             .terms
@@ -111,6 +120,10 @@ impl Metric for SumAgg {
 pub struct ProdAgg(AggArgs);
 
 impl Metric for ProdAgg {
+    fn requires(&self) -> Vec<String> {
+        self.0.terms.iter().map(|t| t.metric.clone()).collect()
+    }
+
     fn compute(&self, input: &MetricInput<'_>) -> Result<f64, String> {
         let mut p = 1.0;
         for t in &self.0.terms {

@@ -40,6 +40,18 @@ pub trait Args: DeserializeOwned + Serialize + Default {
     }
 }
 
+/// For [`Args::check`]: `field` must not exceed `max` (sizes that allocate memory or threads).
+pub fn at_most(field: &str, value: usize, max: usize) -> Result<(), (String, String)> {
+    if value > max {
+        Err((
+            field.to_string(),
+            format!("`{field}` must be at most {max}, got {value}"),
+        ))
+    } else {
+        Ok(())
+    }
+}
+
 /// Registry errors (programming errors in `register_all` functions).
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum RegistryError {
@@ -222,16 +234,26 @@ impl<T: ?Sized, C> Registry<T, C> {
                 if e.span.is_some() {
                     return e;
                 }
-                match find(&spec.args, &e.path) {
-                    Some(n) if !e.path.is_empty() => {
-                        let p = format!("{args_path}.{}", e.path);
-                        ConfigError {
-                            span: Some(n.span.clone()),
-                            path: p,
-                            ..e
-                        }
+                if e.path.is_empty() {
+                    return e.located(&spec.name_span, &spec.path);
+                }
+                // The innermost part of the field path that the arguments hold (`command[2]` of a
+                // command written as one string is the string itself).
+                let mut prefix = e.path.as_str();
+                let node = loop {
+                    if let Some(n) = find(&spec.args, prefix) {
+                        break n;
                     }
-                    _ => e.located(&spec.name_span, &spec.path),
+                    match prefix.rfind(['.', '[']) {
+                        Some(i) => prefix = &prefix[..i],
+                        None => break &spec.args,
+                    }
+                };
+                let p = format!("{args_path}.{}", e.path);
+                ConfigError {
+                    span: Some(node.span.clone()),
+                    path: p,
+                    ..e
                 }
             })
         });

@@ -215,7 +215,20 @@ impl Search {
             run_dir,
             cancel,
         };
-        estimator.evaluate(&ctx, &t.params)
+        // A panicking estimator fails its trial instead of taking the search down.
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            estimator.evaluate(&ctx, &t.params)
+        })) {
+            Ok(r) => r,
+            Err(p) => {
+                let msg = p
+                    .downcast_ref::<String>()
+                    .cloned()
+                    .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+                    .unwrap_or_else(|| "unknown panic".to_string());
+                Err(TrialFailure::new(format!("the estimator panicked: {msg}")))
+            }
+        }
     }
 
     /// Completes an evaluation: derived metrics, objective checks.
@@ -226,6 +239,21 @@ impl Search {
     ) -> Result<Evaluation, TrialFailure> {
         let mut ev = result?;
         for (name, m) in &self.derived {
+            if let Some(missing) = m
+                .requires()
+                .into_iter()
+                .find(|r| !ev.metrics.contains_key(r))
+            {
+                let have: Vec<&str> = ev.metrics.keys().map(String::as_str).collect();
+                return Err(TrialFailure::fatal(format!(
+                    "metric `{name}` needs `{missing}`, which was not reported; the estimator reported: {}",
+                    if have.is_empty() {
+                        "nothing".to_string()
+                    } else {
+                        crate::suggest::quoted_list(&have)
+                    }
+                )));
+            }
             let input = MetricInput {
                 metrics: &ev.metrics,
                 space: &self.space,
@@ -367,176 +395,185 @@ impl Search {
                 }
             }
             drop(done_tx);
-            let mut inline_done: VecDeque<Done> = VecDeque::new();
-            let mut in_flight = 0usize;
-            let mut stop: Option<StopReason> = None;
-            let mut fatal: Option<SearchError> = None;
-            let mut starved;
-            loop {
-                // Fill the free evaluation slots.
-                starved = false;
-                while stop.is_none() && fatal.is_none() && in_flight < parallel {
-                    if self.interrupt.load(Ordering::SeqCst) {
-                        stop = Some(StopReason::Interrupted);
-                        break;
-                    }
-                    if let Some(t) = self.journal.claim(&space, &self.worker)? {
-                        if let Some(slot) = trials.get_mut(t.number as usize) {
-                            *slot = t.clone();
-                        }
-                        if parallel > 1 {
-                            let _ = job_tx.send(t);
-                        } else {
-                            let r = Search::evaluate(
-                                estimator.as_ref(),
-                                &space,
-                                run_dir.as_deref(),
-                                &cancel,
-                                &t,
-                            );
-                            inline_done.push_back((t, r));
-                        }
-                        in_flight += 1;
-                        continue;
-                    }
-                    if let Some(r) = tr.stop_reason(&self.stop, &self.objectives, elapsed(())) {
-                        stop = Some(r);
-                        break;
-                    }
-                    let mut want = (parallel - in_flight) as u64;
-                    if let Some(max) = self.stop.max_trials {
-                        if tr.created >= max {
+            // On an error, running evaluations are asked to stop before the workers are joined.
+            let cancel_on_error = cancel.clone();
+            let outcome = (|| -> Result<StopReason, SearchError> {
+                let mut inline_done: VecDeque<Done> = VecDeque::new();
+                let mut in_flight = 0usize;
+                let mut stop: Option<StopReason> = None;
+                let mut fatal: Option<SearchError> = None;
+                let mut starved;
+                loop {
+                    // Fill the free evaluation slots.
+                    starved = false;
+                    while stop.is_none() && fatal.is_none() && in_flight < parallel {
+                        if self.interrupt.load(Ordering::SeqCst) {
+                            stop = Some(StopReason::Interrupted);
                             break;
                         }
-                        want = want.min(max - tr.created);
-                    }
-                    let proposals = self.optimizer.next(want as usize)?;
-                    if proposals.is_empty() {
-                        starved = true;
-                        break;
-                    }
-                    let new: Vec<NewTrial> = proposals
-                        .into_iter()
-                        .enumerate()
-                        .map(|(i, params)| NewTrial {
-                            params,
-                            seed: derive_seed(self.seed, "trial", tr.created + i as u64),
-                        })
-                        .collect();
-                    let state = self.optimizer.state();
-                    let numbers = self.journal.create(&space, &new, &state)?;
-                    for (n, nt) in numbers.iter().zip(new) {
-                        trials.push(Trial {
-                            number: *n,
-                            params: nt.params,
-                            seed: nt.seed,
-                            state: TrialState::Waiting,
-                            metrics: Default::default(),
-                            cost: None,
-                            error: None,
-                            attempts: 0,
-                            worker: None,
-                            created_at: crate::journal::now(),
-                            started_at: None,
-                            finished_at: None,
-                            told: false,
-                        });
-                    }
-                    tr.created += numbers.len() as u64;
-                }
-                if in_flight == 0 {
-                    if let Some(e) = fatal {
-                        return Err(e);
-                    }
-                    return Ok(stop.unwrap_or_else(|| {
-                        if self.stop.max_trials.is_some_and(|m| tr.created >= m) {
-                            StopReason::MaxTrials
-                        } else {
-                            debug_assert!(starved || self.optimizer.exhausted());
-                            StopReason::Exhausted
+                        if let Some(t) = self.journal.claim(&space, &self.worker)? {
+                            if let Some(slot) = trials.get_mut(t.number as usize) {
+                                *slot = t.clone();
+                            }
+                            if parallel > 1 {
+                                let _ = job_tx.send(t);
+                            } else {
+                                let r = Search::evaluate(
+                                    estimator.as_ref(),
+                                    &space,
+                                    run_dir.as_deref(),
+                                    &cancel,
+                                    &t,
+                                );
+                                inline_done.push_back((t, r));
+                            }
+                            in_flight += 1;
+                            continue;
                         }
-                    }));
-                }
-                // Wait for one result.
-                let (t, r) = match inline_done.pop_front() {
-                    Some(d) => d,
-                    None => match done_rx.recv() {
-                        Ok(d) => d,
-                        Err(_) => {
-                            return Err(SearchError::Journal(JournalError::Storage(
-                                "evaluation workers stopped".into(),
-                            )));
+                        if let Some(r) = tr.stop_reason(&self.stop, &self.objectives, elapsed(())) {
+                            stop = Some(r);
+                            break;
                         }
-                    },
-                };
-                in_flight -= 1;
-                let r = self.complete(&t, r);
-                let outcome = match r {
-                    Ok(ev) => Outcome::Complete(ev),
-                    Err(f) if f.cancelled => {
-                        self.journal.release(t.number, &self.worker)?;
-                        if let Some(slot) = trials.get_mut(t.number as usize) {
-                            slot.state = TrialState::Waiting;
+                        let mut want = (parallel - in_flight) as u64;
+                        if let Some(max) = self.stop.max_trials {
+                            if tr.created >= max {
+                                break;
+                            }
+                            want = want.min(max - tr.created);
                         }
-                        continue;
-                    }
-                    Err(f) => {
-                        if f.fatal && fatal.is_none() {
-                            fatal = Some(SearchError::Fatal {
-                                trial: t.number,
-                                reason: f.reason.clone(),
+                        let proposals = self.optimizer.next(want as usize)?;
+                        if proposals.is_empty() {
+                            starved = true;
+                            break;
+                        }
+                        let new: Vec<NewTrial> = proposals
+                            .into_iter()
+                            .enumerate()
+                            .map(|(i, params)| NewTrial {
+                                params,
+                                seed: derive_seed(self.seed, "trial", tr.created + i as u64),
+                            })
+                            .collect();
+                        let state = self.optimizer.state();
+                        let numbers = self.journal.create(&space, &new, &state)?;
+                        for (n, nt) in numbers.iter().zip(new) {
+                            trials.push(Trial {
+                                number: *n,
+                                params: nt.params,
+                                seed: nt.seed,
+                                state: TrialState::Waiting,
+                                metrics: Default::default(),
+                                cost: None,
+                                error: None,
+                                attempts: 0,
+                                worker: None,
+                                created_at: crate::journal::now(),
+                                started_at: None,
+                                finished_at: None,
+                                told: false,
                             });
                         }
-                        Outcome::Failed(f.reason)
+                        tr.created += numbers.len() as u64;
                     }
-                };
-                if !self.journal.finish(t.number, &self.worker, &outcome)? {
-                    tracing::warn!(
-                        trial = t.number,
-                        "the claim on this trial was lost; its result is dropped"
-                    );
-                    continue;
-                }
-                evaluated += 1;
-                let i = t.number as usize;
-                if let Some(slot) = trials.get_mut(i) {
-                    slot.state = TrialState::Running;
-                    slot.finished_at = Some(crate::journal::now());
-                    match &outcome {
-                        Outcome::Complete(ev) => {
-                            slot.state = TrialState::Complete;
-                            slot.metrics = ev.metrics.clone();
-                            slot.cost = ev.cost;
+                    if in_flight == 0 {
+                        if let Some(e) = fatal {
+                            return Err(e);
                         }
-                        Outcome::Failed(reason) => {
-                            slot.state = TrialState::Failed;
-                            slot.error = Some(reason.clone());
+                        return Ok(stop.unwrap_or_else(|| {
+                            if self.stop.max_trials.is_some_and(|m| tr.created >= m) {
+                                StopReason::MaxTrials
+                            } else {
+                                debug_assert!(starved || self.optimizer.exhausted());
+                                StopReason::Exhausted
+                            }
+                        }));
+                    }
+                    // Wait for one result.
+                    let (t, r) = match inline_done.pop_front() {
+                        Some(d) => d,
+                        None => match done_rx.recv() {
+                            Ok(d) => d,
+                            Err(_) => {
+                                return Err(SearchError::Journal(JournalError::Storage(
+                                    "evaluation workers stopped".into(),
+                                )));
+                            }
+                        },
+                    };
+                    in_flight -= 1;
+                    let r = self.complete(&t, r);
+                    let outcome = match r {
+                        Ok(ev) => Outcome::Complete(ev),
+                        Err(f) if f.cancelled => {
+                            self.journal.release(t.number, &self.worker)?;
+                            if let Some(slot) = trials.get_mut(t.number as usize) {
+                                slot.state = TrialState::Waiting;
+                            }
+                            continue;
+                        }
+                        Err(f) => {
+                            if f.fatal && fatal.is_none() {
+                                fatal = Some(SearchError::Fatal {
+                                    trial: t.number,
+                                    reason: f.reason.clone(),
+                                });
+                            }
+                            Outcome::Failed(f.reason)
+                        }
+                    };
+                    if !self.journal.finish(t.number, &self.worker, &outcome)? {
+                        tracing::warn!(
+                            trial = t.number,
+                            "the claim on this trial was lost; its result is dropped"
+                        );
+                        continue;
+                    }
+                    evaluated += 1;
+                    let i = t.number as usize;
+                    if let Some(slot) = trials.get_mut(i) {
+                        slot.state = TrialState::Running;
+                        slot.finished_at = Some(crate::journal::now());
+                        match &outcome {
+                            Outcome::Complete(ev) => {
+                                slot.state = TrialState::Complete;
+                                slot.metrics = ev.metrics.clone();
+                                slot.cost = ev.cost;
+                            }
+                            Outcome::Failed(reason) => {
+                                slot.state = TrialState::Failed;
+                                slot.error = Some(reason.clone());
+                            }
                         }
                     }
-                }
-                tr.add(&trials, i, &self.objectives);
-                {
-                    let st = self.status(&trials, &tr, elapsed(()));
-                    for c in &mut callbacks {
-                        c.on_trial_end(&trials[i], &st);
+                    tr.add(&trials, i, &self.objectives);
+                    {
+                        let st = self.status(&trials, &tr, elapsed(()));
+                        for c in &mut callbacks {
+                            c.on_trial_end(&trials[i], &st);
+                        }
                     }
-                }
-                self.optimizer
-                    .step(&[observation(&trials[i], &self.objectives)])?;
-                self.journal
-                    .mark_told(&[t.number], &self.optimizer.state())?;
-                trials[i].told = true;
-                if last_elapsed_write.elapsed().as_secs_f64() > 1.0 {
+                    self.optimizer
+                        .step(&[observation(&trials[i], &self.objectives)])?;
                     self.journal
-                        .set_meta("elapsed_s", &elapsed(()).to_string())?;
-                    last_elapsed_write = Instant::now();
+                        .mark_told(&[t.number], &self.optimizer.state())?;
+                    trials[i].told = true;
+                    if last_elapsed_write.elapsed().as_secs_f64() > 1.0 {
+                        self.journal
+                            .set_meta("elapsed_s", &elapsed(()).to_string())?;
+                        last_elapsed_write = Instant::now();
+                    }
+                    if stop.is_none()
+                        && let Some(r) = tr.stop_reason(&self.stop, &self.objectives, elapsed(()))
+                    {
+                        stop = Some(r);
+                    }
                 }
-                if stop.is_none()
-                    && let Some(r) = tr.stop_reason(&self.stop, &self.objectives, elapsed(()))
-                {
-                    stop = Some(r);
-                }
+            })();
+            if outcome.is_err() {
+                cancel_on_error.store(true, Ordering::SeqCst);
             }
+            drop(job_tx);
+            outcome
         });
         self.journal
             .set_meta("elapsed_s", &elapsed(()).to_string())?;

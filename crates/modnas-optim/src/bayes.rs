@@ -45,6 +45,8 @@ impl Default for BayesArgs {
 
 impl Args for BayesArgs {
     fn check(&self) -> Result<(), (String, String)> {
+        modnas_core::registry::at_most("candidates", self.candidates, 1_000_000)?;
+        modnas_core::registry::at_most("local", self.local, 1_000_000)?;
         if self.n_initial < 2 {
             return Err(("n_initial".into(), "`n_initial` must be at least 2".into()));
         }

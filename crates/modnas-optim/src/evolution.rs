@@ -71,6 +71,12 @@ impl Default for EvolutionArgs {
 
 impl Args for EvolutionArgs {
     fn check(&self) -> Result<(), (String, String)> {
+        use modnas_core::registry::at_most;
+        at_most("pop_size", self.pop_size, 1_000_000)?;
+        at_most("n_crossover", self.n_crossover.unwrap_or(0), 1_000_000)?;
+        at_most("n_parents", self.n_parents, 1_000)?;
+        at_most("n_offsprings", self.n_offsprings, 1_000)?;
+        at_most("max_it", self.max_it, 10_000_000)?;
         let err = |f: &str, m: &str| Err((f.to_string(), m.to_string()));
         if self.pop_size < 2 {
             return err("pop_size", "`pop_size` must be at least 2");
@@ -150,12 +156,30 @@ pub struct Evolution {
     st: State,
 }
 
+/// The score of an individual (failed trials stay distinct from pending ones, and nothing
+/// non-finite goes into the saved state).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+enum Score {
+    Pending,
+    Failed,
+    Value(f64),
+}
+
+impl Score {
+    fn key(self) -> f64 {
+        match self {
+            Score::Value(v) => v,
+            _ => f64::NEG_INFINITY,
+        }
+    }
+}
+
 #[derive(Clone, Serialize, Deserialize, Default)]
 struct State {
     rng: Option<Rng>,
     generation: u64,
     /// The current generation, with scores as they arrive.
-    population: Vec<(Assignment, Option<f64>)>,
+    population: Vec<(Assignment, Score)>,
     /// How many of the population were proposed.
     proposed: usize,
 }
@@ -174,14 +198,14 @@ impl Evolution {
         e
     }
 
-    fn random_population(&mut self, n: usize) -> Vec<(Assignment, Option<f64>)> {
+    fn random_population(&mut self, n: usize) -> Vec<(Assignment, Score)> {
         let mut seen = self.visited.clone();
         let mut out = Vec::with_capacity(n);
         while out.len() < n {
             match sample_unvisited(&self.space, &mut self.rng, &seen) {
                 Some(a) => {
                     seen.insert(&a);
-                    out.push((a, None));
+                    out.push((a, Score::Pending));
                 }
                 None => break,
             }
@@ -194,7 +218,7 @@ impl Evolution {
             .st
             .population
             .drain(..)
-            .map(|(a, s)| (a, s.unwrap_or(f64::NEG_INFINITY)))
+            .map(|(a, s)| (a, s.key()))
             .collect();
         // Survival.
         let n_elim = self.args.n_eliminate.min(pop.len().saturating_sub(1));
@@ -241,7 +265,7 @@ impl Evolution {
             }
         }
         // Mutation: each gene with probability mutation_prob; retry when the mutant was seen.
-        let mut next_pop: Vec<(Assignment, Option<f64>)> = Vec::with_capacity(children.len());
+        let mut next_pop: Vec<(Assignment, Score)> = Vec::with_capacity(children.len());
         let mut seen = self.visited.clone();
         for child in children {
             let mut chosen = child.clone();
@@ -258,7 +282,7 @@ impl Evolution {
                 }
             }
             if seen.insert(&chosen) {
-                next_pop.push((chosen, None));
+                next_pop.push((chosen, Score::Pending));
             }
         }
         // Top up with random individuals when breeding could not find enough new ones.
@@ -266,7 +290,7 @@ impl Evolution {
             match sample_unvisited(&self.space, &mut self.rng, &seen) {
                 Some(a) => {
                     seen.insert(&a);
-                    next_pop.push((a, None));
+                    next_pop.push((a, Score::Pending));
                 }
                 None => break,
             }
@@ -296,13 +320,16 @@ impl Optimizer for Evolution {
                 .st
                 .population
                 .iter_mut()
-                .find(|(a, s)| s.is_none() && a.key() == key)
+                .find(|(a, s)| *s == Score::Pending && a.key() == key)
             {
-                slot.1 = Some(r.score.unwrap_or(f64::NEG_INFINITY));
+                slot.1 = match r.score {
+                    Some(v) if v.is_finite() => Score::Value(v),
+                    _ => Score::Failed,
+                };
             }
         }
         if self.st.proposed == self.st.population.len()
-            && self.st.population.iter().all(|(_, s)| s.is_some())
+            && self.st.population.iter().all(|(_, s)| *s != Score::Pending)
         {
             self.breed();
         }

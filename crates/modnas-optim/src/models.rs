@@ -15,6 +15,8 @@ pub type SurrogateRegistry = Registry<dyn Surrogate, SurrogateContext>;
 
 impl Args for GbdtParams {
     fn check(&self) -> Result<(), (String, String)> {
+        modnas_core::registry::at_most("n_rounds", self.n_rounds, 100_000)?;
+        modnas_core::registry::at_most("max_depth", self.max_depth, 30)?;
         self.validate().map_err(|m| (String::new(), m))
     }
 }
@@ -44,6 +46,11 @@ impl Args for RidgeArgs {
 
 impl Args for MlpParams {
     fn check(&self) -> Result<(), (String, String)> {
+        modnas_core::registry::at_most("epochs", self.epochs, 1_000_000)?;
+        for &h in &self.hidden {
+            modnas_core::registry::at_most("hidden", h, 100_000)?;
+        }
+        modnas_core::registry::at_most("hidden", self.hidden.len(), 100)?;
         self.validate().map_err(|m| (String::new(), m))
     }
 }

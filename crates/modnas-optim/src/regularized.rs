@@ -45,6 +45,7 @@ impl Default for RegularizedArgs {
 
 impl Args for RegularizedArgs {
     fn check(&self) -> Result<(), (String, String)> {
+        modnas_core::registry::at_most("population", self.population, 1_000_000)?;
         if self.population < 2 {
             return Err((
                 "population".into(),
@@ -97,8 +98,13 @@ pub struct RegularizedEvolution {
 #[derive(Clone, Serialize, Deserialize, Default)]
 struct State {
     rng: Option<Rng>,
-    population: VecDeque<(Assignment, f64)>,
+    /// Members with their scores (`None`: the trial failed).
+    population: VecDeque<(Assignment, Option<f64>)>,
     random_proposed: usize,
+}
+
+fn score(s: Option<f64>) -> f64 {
+    s.unwrap_or(f64::NEG_INFINITY)
 }
 
 impl RegularizedEvolution {
@@ -119,7 +125,7 @@ impl RegularizedEvolution {
         let picks = sample_indices(&mut self.rng, pop.len(), k);
         let parent_idx = picks
             .iter()
-            .max_by(|&a, &b| pop[a].1.total_cmp(&pop[b].1).then(b.cmp(&a)))?;
+            .max_by(|&a, &b| score(pop[a].1).total_cmp(&score(pop[b].1)).then(b.cmp(&a)))?;
         let parent = pop[parent_idx].0.clone();
         let mut child = mutate_one(&self.space, &mut self.rng, &parent, self.args.float_sigma);
         if self.args.avoid_duplicates {
@@ -166,7 +172,7 @@ impl Optimizer for RegularizedEvolution {
         for r in results {
             self.st
                 .population
-                .push_back((r.params.clone(), r.score.unwrap_or(f64::NEG_INFINITY)));
+                .push_back((r.params.clone(), r.score.filter(|v| v.is_finite())));
             while self.st.population.len() > self.args.population {
                 self.st.population.pop_front();
             }

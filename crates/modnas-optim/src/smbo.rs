@@ -46,6 +46,7 @@ impl Default for SmboArgs {
 
 impl Args for SmboArgs {
     fn check(&self) -> Result<(), (String, String)> {
+        modnas_core::registry::at_most("n_next", self.n_next, 100_000)?;
         if self.n_next == 0 {
             return Err(("n_next".into(), "`n_next` must be at least 1".into()));
         }

@@ -120,6 +120,53 @@ fn same_seed_same_trials_and_exact_resume() {
     }
 }
 
+/// Fails every third trial.
+struct EveryThirdFails(Synthetic);
+
+impl Estimator for EveryThirdFails {
+    fn space(&self) -> Option<ParamSpace> {
+        self.0.space()
+    }
+    fn default_objectives(&self) -> Vec<modnas_core::Objective> {
+        self.0.default_objectives()
+    }
+    fn evaluate(
+        &self,
+        ctx: &modnas_core::estimator::EvalContext<'_>,
+        p: &Assignment,
+    ) -> Result<modnas_core::trial::Evaluation, modnas_core::trial::TrialFailure> {
+        if ctx.trial % 3 == 1 {
+            return Err(modnas_core::trial::TrialFailure::new("broken"));
+        }
+        self.0.evaluate(ctx, p)
+    }
+}
+
+#[test]
+fn exact_resume_with_failed_trials() {
+    for spec in ALL {
+        let est: Arc<dyn Estimator> = Arc::new(EveryThirdFails(Synthetic::new(SyntheticArgs {
+            function: Function::Categorical,
+            dims: 5,
+            choices: 3,
+            noise: 0.0,
+        })));
+        let (a, _, _) = search(spec, est.clone(), Box::new(MemoryJournal::new()), 36, 11, 1);
+        assert_eq!(a.len(), 36, "{spec}");
+        // Resume after every few trials, through the saved state each time.
+        let mut j: Box<dyn Journal> = Box::new(MemoryJournal::new());
+        for stop in [5u64, 12, 13, 24, 36] {
+            let (_, _, jj) = search(spec, est.clone(), j, stop, 11, 1);
+            j = jj;
+        }
+        let (b, _, _) = search(spec, est, j, 36, 11, 1);
+        assert_eq!(
+            a, b,
+            "{spec}: resuming around failed trials must continue exactly"
+        );
+    }
+}
+
 #[test]
 fn no_optimizer_repeats_a_point_and_all_run_in_parallel() {
     for spec in ALL {

@@ -41,7 +41,7 @@ pub struct Chart {
     pub series: Vec<Series>,
 }
 
-/// Round tick positions covering `[lo, hi]` (about `n` of them).
+/// Round tick positions covering `[lo, hi]` (about `n` of them, never more than 50).
 pub fn ticks(lo: f64, hi: f64, n: usize) -> Vec<f64> {
     if !(lo.is_finite() && hi.is_finite()) || hi <= lo {
         return vec![lo];
@@ -53,11 +53,25 @@ pub fn ticks(lo: f64, hi: f64, n: usize) -> Vec<f64> {
         .map(|m| m * mag)
         .find(|s| *s >= raw)
         .unwrap_or(10.0 * mag);
-    let mut t = (lo / step).ceil() * step;
-    let mut out = Vec::new();
-    while t <= hi + step * 1e-9 {
-        out.push(if t.abs() < step * 1e-9 { 0.0 } else { t });
-        t += step;
+    if !(step > 0.0) || !step.is_finite() {
+        return vec![lo, hi];
+    }
+    // Integer multiples of the step: no accumulated error, and a bounded count even when the
+    // values are huge and close together.
+    let first = (lo / step).ceil();
+    let last = (hi / step).floor();
+    if !(first.is_finite() && last.is_finite()) || last - first > 50.0 || last < first {
+        return vec![lo, hi];
+    }
+    let count = (last - first) as i64;
+    let mut out: Vec<f64> = Vec::new();
+    for i in 0..=count {
+        let t = (first + i as f64) * step;
+        let t = if t.abs() < step * 1e-9 { 0.0 } else { t };
+        // Beyond 2^53 neighbouring multiples may round to the same number.
+        if out.last() != Some(&t) {
+            out.push(t);
+        }
     }
     out
 }
@@ -301,6 +315,14 @@ mod tests {
         let t = ticks(88.3, 91.7, 6);
         assert!(t.first().unwrap() >= &88.3 && t.last().unwrap() <= &91.7);
         assert!(t.len() >= 3);
+    }
+
+    #[test]
+    fn huge_close_values_give_few_ticks() {
+        let t = ticks(1e16, 1e16 + 2.0, 6);
+        assert!(t.len() <= 51, "{}", t.len());
+        let t = ticks(-1e300, 1e300, 6);
+        assert!(t.len() <= 51);
     }
 
     #[test]

@@ -154,6 +154,15 @@ impl SqliteJournal {
         })
     }
 
+    /// Deletes every trial, the optimizer state and the run identity (the journal stays locked).
+    pub fn reset(&mut self) -> Result<(), JournalError> {
+        self.conn
+            .execute_batch(
+                "BEGIN IMMEDIATE; DELETE FROM trials; DELETE FROM optimizer_state; DELETE FROM meta WHERE key <> 'schema_version'; COMMIT;",
+            )
+            .map_err(db)
+    }
+
     /// The file.
     pub fn path(&self) -> &Path {
         &self.path

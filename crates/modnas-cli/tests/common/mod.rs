@@ -8,6 +8,8 @@ use std::process::{Command, Output};
 pub fn modnas() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_modnas"));
     c.env_remove("RUST_LOG");
+    // The data made by scripts/setup-data, wherever the binary was built.
+    c.env("MODNAS_DATA_DIR", repo().join("data"));
     c
 }
 

@@ -109,6 +109,15 @@ impl ParamValue {
     }
 }
 
+/// A number for messages: plain when moderate, scientific when huge or tiny.
+fn num(x: f64) -> String {
+    if x != 0.0 && (x.abs() >= 1e15 || x.abs() < 1e-6) {
+        format!("{x:e}")
+    } else {
+        format!("{x}")
+    }
+}
+
 impl Domain {
     /// Checks the domain itself; returns a sentence describing the problem.
     pub fn check(&self) -> Result<(), String> {
@@ -118,6 +127,11 @@ impl Domain {
                     return Err("a categorical parameter needs at least one choice".into());
                 }
                 for (i, a) in choices.iter().enumerate() {
+                    if let Value::Float(x) = a
+                        && !x.is_finite()
+                    {
+                        return Err(format!("choice `{a}` is not a finite number"));
+                    }
                     if choices[..i].iter().any(|b| b.same_as(a)) {
                         return Err(format!("choice `{a}` is listed twice"));
                     }
@@ -139,6 +153,13 @@ impl Domain {
                 }
                 if low > high {
                     return Err(format!("low ({low}) is greater than high ({high})"));
+                }
+                if !(high - low).is_finite() {
+                    return Err(format!(
+                        "the range [{}, {}] is too wide to sample",
+                        num(*low),
+                        num(*high)
+                    ));
                 }
                 if *log && *low <= 0.0 {
                     return Err(format!("a log-scale parameter needs low > 0, got {low}"));
@@ -330,7 +351,9 @@ impl Domain {
             }
             Domain::Float { low, high, log } => {
                 format!(
-                    "a number in [{low}, {high}]{}",
+                    "a number in [{}, {}]{}",
+                    num(*low),
+                    num(*high),
                     if *log { " (log scale)" } else { "" }
                 )
             }

@@ -43,6 +43,7 @@ impl Default for AnnealingArgs {
 
 impl Args for AnnealingArgs {
     fn check(&self) -> Result<(), (String, String)> {
+        modnas_core::registry::at_most("chains", self.chains, 100_000)?;
         if !(self.temp_init > 0.0) || !(self.temp_end > 0.0) || self.temp_end >= self.temp_init {
             return Err((
                 "temp_end".into(),

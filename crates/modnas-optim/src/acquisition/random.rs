@@ -24,6 +24,7 @@ impl Default for RandomSamplingArgs {
 
 impl Args for RandomSamplingArgs {
     fn check(&self) -> Result<(), (String, String)> {
+        modnas_core::registry::at_most("n_samples", self.n_samples, 10_000_000)?;
         if self.n_samples == 0 {
             return Err(("n_samples".into(), "`n_samples` must be at least 1".into()));
         }

@@ -1,0 +1,230 @@
+//! DARTS (Liu et al. 2019): α learned by gradient descent on the validation loss, with the
+//! second-order approximation of the best-response weights.
+//!
+//! Second order: w' = w − ξ (momentum·v + ∇w L_train + wd·w) (a virtual SGD step), and
+//! ∇α = ∇α L_val(w', α) − ξ ∇²α,w L_train(w, α) · ∇w' L_val(w', α), the Hessian-vector product by
+//! central differences: [∇α L_train(w⁺) − ∇α L_train(w⁻)] / (2ε), w± = w ± ε ∇w' L_val, ε = 0.01/‖∇w' L_val‖.
+
+use super::{
+    ArchBatch, ArchContext, ArchOptimizer, ArchRegistry, arch_adam, batch_loss,
+    without_weight_grads, zero_alpha_grads,
+};
+use crate::mixed::MixKind;
+use crate::model::Model;
+use crate::train::{Optimizer, TrainArgs};
+use modnas_core::registry::{Args, RegistryError};
+use serde::{Deserialize, Serialize};
+use tch::Tensor;
+
+/// Arguments of [`Darts`] (defaults: paper G.3).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DartsArgs {
+    /// 1: first order; 2: second order (unrolled).
+    pub order: u8,
+    /// Update α with the training loss, on the training batch (one-level DARTS).
+    pub one_level: bool,
+    /// Adam learning rate of α.
+    pub lr: f64,
+    /// Adam betas.
+    pub betas: (f64, f64),
+    /// Adam weight decay of α.
+    pub weight_decay: f64,
+    /// ξ of the virtual step (default: the weights' current learning rate).
+    pub xi: Option<f64>,
+}
+
+impl Default for DartsArgs {
+    fn default() -> Self {
+        DartsArgs {
+            order: 1,
+            one_level: false,
+            lr: 3e-4,
+            betas: (0.5, 0.999),
+            weight_decay: 1e-3,
+            xi: None,
+        }
+    }
+}
+
+impl Args for DartsArgs {
+    fn check(&self) -> Result<(), (String, String)> {
+        if !matches!(self.order, 1 | 2) {
+            return Err((
+                "order".into(),
+                "`order` is 1 (first order) or 2 (second order)".into(),
+            ));
+        }
+        if self.order == 2 && self.one_level {
+            return Err((
+                "one_level".into(),
+                "one-level DARTS has no second-order term; use order: 1".into(),
+            ));
+        }
+        if !(self.lr > 0.0) {
+            return Err(("lr".into(), "`lr` must be positive".into()));
+        }
+        Ok(())
+    }
+}
+
+/// DARTS.
+pub struct Darts {
+    args: DartsArgs,
+    adam: Optimizer,
+}
+
+impl Darts {
+    /// DARTS over `alphas`.
+    pub fn new(args: DartsArgs, alphas: Vec<Tensor>) -> Darts {
+        let adam = arch_adam(alphas, args.lr, args.betas, args.weight_decay);
+        Darts { args, adam }
+    }
+}
+
+fn copy_all(dst: &[Tensor], src: &[Tensor]) {
+    tch::no_grad(|| {
+        for (d, s) in dst.iter().zip(src) {
+            d.shallow_clone().copy_(s);
+        }
+    });
+}
+
+/// The gradient of the validation loss with respect to α: first order, or with DARTS's
+/// second-order term (virtual step of size `xi` with the weight optimizer's momentum and decay).
+pub fn hypergradient(
+    model: &Model,
+    batch: &ArchBatch<'_>,
+    weights: &Optimizer,
+    order: u8,
+    xi: f64,
+) -> Vec<Tensor> {
+    let alphas = model.alphas();
+    if order == 1 {
+        let l = without_weight_grads(model, || batch_loss(model, batch.valid.0, batch.valid.1));
+        return Tensor::run_backward(&[l], &alphas, false, false);
+    }
+    let w = model.weights();
+    let (momentum, wd) = weights.momentum_and_decay();
+    // ∇w L_train(w, α).
+    let l_train = batch_loss(model, batch.train.0, batch.train.1);
+    let g = Tensor::run_backward(&[l_train], &w, false, false);
+    let backup: Vec<Tensor> = tch::no_grad(|| w.iter().map(Tensor::copy).collect());
+    // Virtual step w' = w − ξ (m·v + g + wd·w).
+    tch::no_grad(|| {
+        for (i, (p, gi)) in w.iter().zip(&g).enumerate() {
+            let mut d = gi.shallow_clone();
+            if wd != 0.0 {
+                d = &d + p * wd;
+            }
+            if momentum != 0.0
+                && let Some(v) = weights.momentum_buffer(i)
+            {
+                d = &d + v * momentum;
+            }
+            let _ = p.shallow_clone().g_sub_(&(d * xi));
+        }
+    });
+    // ∇α L_val(w', α) and ∇w' L_val(w', α).
+    let l_val = batch_loss(model, batch.valid.0, batch.valid.1);
+    let mut inputs: Vec<Tensor> = alphas.iter().map(Tensor::shallow_clone).collect();
+    inputs.extend(w.iter().map(Tensor::shallow_clone));
+    let grads = Tensor::run_backward(&[l_val], &inputs, false, false);
+    let (d_alpha, d_w) = grads.split_at(alphas.len());
+    let norm = tch::no_grad(|| {
+        d_w.iter()
+            .map(|t| {
+                t.pow_tensor_scalar(2)
+                    .sum(tch::Kind::Double)
+                    .double_value(&[])
+            })
+            .sum::<f64>()
+            .sqrt()
+    });
+    let eps = 0.01 / norm.max(1e-12);
+    // Central differences of ∇α L_train around w.
+    let grad_at = |sign: f64| -> Vec<Tensor> {
+        tch::no_grad(|| {
+            for ((p, b), d) in w.iter().zip(&backup).zip(d_w) {
+                p.shallow_clone().copy_(&(b + d * (sign * eps)));
+            }
+        });
+        let l = without_weight_grads(model, || batch_loss(model, batch.train.0, batch.train.1));
+        Tensor::run_backward(&[l], &alphas, false, false)
+    };
+    let g_plus = grad_at(1.0);
+    let g_minus = grad_at(-1.0);
+    copy_all(&w, &backup);
+    d_alpha
+        .iter()
+        .zip(g_plus.iter().zip(&g_minus))
+        .map(|(da, (gp, gm))| tch::no_grad(|| da - (gp - gm) * (xi / (2.0 * eps))))
+        .collect()
+}
+
+/// Sets α's gradients to `grads` (by a backward pass of Σ α·g, which gives exactly g).
+pub(crate) fn set_alpha_grads(model: &Model, grads: &[Tensor]) {
+    zero_alpha_grads(model);
+    let alphas = model.alphas();
+    let mut total: Option<Tensor> = None;
+    for (a, g) in alphas.iter().zip(grads) {
+        let t = (a * g.detach()).sum(a.kind());
+        total = Some(match total {
+            Some(s) => s + t,
+            None => t,
+        });
+    }
+    if let Some(t) = total {
+        t.backward();
+    }
+}
+
+impl ArchOptimizer for Darts {
+    fn mixed_op(&self) -> MixKind {
+        MixKind::SoftmaxSum
+    }
+
+    fn step(
+        &mut self,
+        model: &mut Model,
+        batch: &ArchBatch<'_>,
+        weights: &Optimizer,
+        _train: &TrainArgs,
+    ) -> Result<(), String> {
+        let b = if self.args.one_level {
+            ArchBatch {
+                train: batch.train,
+                valid: batch.train,
+            }
+        } else {
+            ArchBatch {
+                train: batch.train,
+                valid: batch.valid,
+            }
+        };
+        let xi = self.args.xi.unwrap_or_else(|| weights.lr());
+        let grads = hypergradient(model, &b, weights, self.args.order, xi);
+        set_alpha_grads(model, &grads);
+        self.adam.step();
+        Ok(())
+    }
+}
+
+pub(crate) fn register(reg: &mut ArchRegistry) -> Result<(), RegistryError> {
+    reg.add::<DartsArgs>(
+        "DARTS",
+        &["DARTSOptim", "DartsSecondOrder"],
+        "DARTS: α by gradient descent on the validation loss (order 1 or 2; one-level option).",
+        |a, ctx: &ArchContext| Ok(Box::new(Darts::new(a, ctx.alphas()))),
+    )?;
+    reg.add::<DartsArgs>(
+        "DirectGrad",
+        &["DARTSOneLevel", "DirectGradOptim"],
+        "One-level DARTS: α updated with the training loss.",
+        |mut a, ctx: &ArchContext| {
+            a.one_level = true;
+            a.order = 1;
+            Ok(Box::new(Darts::new(a, ctx.alphas())))
+        },
+    )
+}

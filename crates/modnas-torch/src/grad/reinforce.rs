@@ -1,0 +1,120 @@
+//! REINFORCE (ProxylessNAS-R): paths sampled from softmax(α), rewarded by their accuracy on a
+//! validation batch, α moved along (R − b) ∇ log p(path) with a moving-average baseline b.
+
+use super::{
+    ArchBatch, ArchContext, ArchOptimizer, ArchRegistry, arch_adam, darts::set_alpha_grads,
+};
+use crate::mixed::{GateMode, MixKind, MixedOp};
+use crate::model::Model;
+use crate::train::{Optimizer, TrainArgs, accuracy};
+use modnas_core::registry::{Args, RegistryError};
+use serde::{Deserialize, Serialize};
+use tch::Tensor;
+
+/// Arguments of [`Reinforce`].
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ReinforceArgs {
+    /// Paths sampled per architecture step.
+    pub batch_size: usize,
+    /// Decay of the moving-average baseline.
+    pub baseline_decay: f64,
+    /// Adam learning rate of α.
+    pub lr: f64,
+    /// Adam betas.
+    pub betas: (f64, f64),
+}
+
+impl Default for ReinforceArgs {
+    fn default() -> Self {
+        ReinforceArgs {
+            batch_size: 10,
+            baseline_decay: 0.99,
+            lr: 1e-3,
+            betas: (0.0, 0.999),
+        }
+    }
+}
+
+impl Args for ReinforceArgs {
+    fn check(&self) -> Result<(), (String, String)> {
+        if self.batch_size < 1 {
+            return Err((
+                "batch_size".into(),
+                "`batch_size` must be at least 1".into(),
+            ));
+        }
+        if !(0.0..1.0).contains(&self.baseline_decay) || !(self.lr > 0.0) {
+            return Err((
+                "baseline_decay".into(),
+                "`baseline_decay` must be in [0, 1) and `lr` positive".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// REINFORCE.
+pub struct Reinforce {
+    args: ReinforceArgs,
+    adam: Optimizer,
+    baseline: Option<f64>,
+}
+
+impl ArchOptimizer for Reinforce {
+    fn mixed_op(&self) -> MixKind {
+        MixKind::BinaryGate
+    }
+
+    fn step(
+        &mut self,
+        model: &mut Model,
+        batch: &ArchBatch<'_>,
+        _weights: &Optimizer,
+        _train: &TrainArgs,
+    ) -> Result<(), String> {
+        model.control.with(|s| s.gate_mode = GateMode::Sample);
+        let mut rewards = Vec::with_capacity(self.args.batch_size);
+        let mut paths: Vec<Vec<(Tensor, usize)>> = Vec::with_capacity(self.args.batch_size);
+        for _ in 0..self.args.batch_size {
+            let logits = tch::no_grad(|| model.forward(batch.valid.0, true));
+            rewards.push(accuracy(&logits, batch.valid.1).0);
+            let mut p = Vec::new();
+            model.visit_mixed(|_, m: &MixedOp| {
+                if let (Some(a), Some(&j)) = (m.alpha(), m.sampled().first()) {
+                    p.push((a.shallow_clone(), j));
+                }
+            });
+            paths.push(p);
+        }
+        let mean = rewards.iter().sum::<f64>() / rewards.len() as f64;
+        let b = *self.baseline.get_or_insert(mean);
+        let alphas = model.alphas();
+        let mut objective: Option<Tensor> = None;
+        for (r, p) in rewards.iter().zip(&paths) {
+            for (a, j) in p {
+                let t =
+                    a.log_softmax(0, a.kind()).get(*j as i64) * (-(r - b) / rewards.len() as f64);
+                objective = Some(match objective {
+                    Some(o) => o + t,
+                    None => t,
+                });
+            }
+        }
+        if let Some(o) = objective {
+            let grads = Tensor::run_backward(&[o], &alphas, false, true);
+            set_alpha_grads(model, &grads.iter().map(|g| g.detach()).collect::<Vec<_>>());
+            self.adam.step();
+        }
+        self.baseline =
+            Some(self.args.baseline_decay * b + (1.0 - self.args.baseline_decay) * mean);
+        Ok(())
+    }
+}
+
+pub(crate) fn register(reg: &mut ArchRegistry) -> Result<(), RegistryError> {
+    reg.add::<ReinforceArgs>("REINFORCE", &["REINFORCEOptim", "ProxylessNAS-R"], "REINFORCE on sampled paths rewarded by validation accuracy, with a moving-average baseline.", |a, ctx: &ArchContext| {
+        let adam = arch_adam(ctx.alphas(), a.lr, a.betas, 0.0);
+        Ok(Box::new(Reinforce { args: a, adam, baseline: None }))
+    })
+}

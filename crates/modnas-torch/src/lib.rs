@@ -1,0 +1,15 @@
+//! # modnas-torch
+//!
+//! The tensor layer: Slots and search-space generation, primitives, mixed operators, layers,
+//! backbones, data, training, supernet estimators and gradient-based optimizers, on libtorch.
+
+pub mod backbones;
+pub mod dag;
+pub mod data;
+pub mod grad;
+pub mod layers;
+pub mod mixed;
+pub mod model;
+pub mod ops;
+pub mod slot;
+pub mod train;

@@ -1,0 +1,391 @@
+//! Weight and architecture optimizers (SGD with momentum / Nesterov, Adam), written on tensors so
+//! their state (momentum buffers) is visible: DARTS's virtual step needs it.
+
+use serde::{Deserialize, Serialize};
+use tch::Tensor;
+
+/// Which algorithm, with its settings.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum OptimSpec {
+    /// Stochastic gradient descent.
+    Sgd {
+        /// Learning rate.
+        lr: f64,
+        /// Momentum.
+        #[serde(default)]
+        momentum: f64,
+        /// Nesterov momentum.
+        #[serde(default)]
+        nesterov: bool,
+        /// L2 weight decay.
+        #[serde(default)]
+        weight_decay: f64,
+    },
+    /// Adam.
+    Adam {
+        /// Learning rate.
+        lr: f64,
+        /// β₁, β₂.
+        #[serde(default = "default_betas")]
+        betas: (f64, f64),
+        /// ε.
+        #[serde(default = "default_eps")]
+        eps: f64,
+        /// L2 weight decay (added to the gradient, as PyTorch's Adam does).
+        #[serde(default)]
+        weight_decay: f64,
+    },
+}
+
+fn default_betas() -> (f64, f64) {
+    (0.9, 0.999)
+}
+
+fn default_eps() -> f64 {
+    1e-8
+}
+
+impl OptimSpec {
+    /// The base learning rate.
+    pub fn lr(&self) -> f64 {
+        match self {
+            OptimSpec::Sgd { lr, .. } | OptimSpec::Adam { lr, .. } => *lr,
+        }
+    }
+
+    /// Checks the settings.
+    pub fn check(&self) -> Result<(), String> {
+        let ok = |c: bool, m: &str| if c { Ok(()) } else { Err(m.to_string()) };
+        match self {
+            OptimSpec::Sgd {
+                lr,
+                momentum,
+                weight_decay,
+                ..
+            } => {
+                ok(*lr > 0.0, "the learning rate must be positive")?;
+                ok((0.0..1.0).contains(momentum), "momentum must be in [0, 1)")?;
+                ok(*weight_decay >= 0.0, "weight decay must not be negative")
+            }
+            OptimSpec::Adam {
+                lr,
+                betas,
+                eps,
+                weight_decay,
+            } => {
+                ok(*lr > 0.0, "the learning rate must be positive")?;
+                ok(
+                    (0.0..1.0).contains(&betas.0) && (0.0..1.0).contains(&betas.1),
+                    "betas must be in [0, 1)",
+                )?;
+                ok(*eps > 0.0, "eps must be positive")?;
+                ok(*weight_decay >= 0.0, "weight decay must not be negative")
+            }
+        }
+    }
+}
+
+/// An optimizer over a fixed list of tensors.
+#[derive(Debug)]
+pub struct Optimizer {
+    spec: OptimSpec,
+    params: Vec<Tensor>,
+    buf1: Vec<Option<Tensor>>,
+    buf2: Vec<Option<Tensor>>,
+    t: i64,
+    lr: f64,
+}
+
+impl Optimizer {
+    /// An optimizer of `params`.
+    pub fn new(spec: OptimSpec, params: Vec<Tensor>) -> Optimizer {
+        let n = params.len();
+        let lr = spec.lr();
+        Optimizer {
+            spec,
+            params,
+            buf1: (0..n).map(|_| None).collect(),
+            buf2: (0..n).map(|_| None).collect(),
+            t: 0,
+            lr,
+        }
+    }
+
+    /// The parameters.
+    pub fn params(&self) -> &[Tensor] {
+        &self.params
+    }
+
+    /// The settings.
+    pub fn spec(&self) -> &OptimSpec {
+        &self.spec
+    }
+
+    /// Current learning rate.
+    pub fn lr(&self) -> f64 {
+        self.lr
+    }
+
+    /// Sets the learning rate.
+    pub fn set_lr(&mut self, lr: f64) {
+        self.lr = lr;
+    }
+
+    /// SGD momentum and weight decay (0 for Adam).
+    pub fn momentum_and_decay(&self) -> (f64, f64) {
+        match &self.spec {
+            OptimSpec::Sgd {
+                momentum,
+                weight_decay,
+                ..
+            } => (*momentum, *weight_decay),
+            OptimSpec::Adam { weight_decay, .. } => (0.0, *weight_decay),
+        }
+    }
+
+    /// The momentum buffer of parameter `i`, once one step has been taken.
+    pub fn momentum_buffer(&self, i: usize) -> Option<&Tensor> {
+        match self.spec {
+            OptimSpec::Sgd { .. } => self.buf1.get(i).and_then(Option::as_ref),
+            OptimSpec::Adam { .. } => None,
+        }
+    }
+
+    /// Clears the gradients.
+    pub fn zero_grad(&self) {
+        for p in &self.params {
+            let mut g = p.grad();
+            if g.defined() {
+                let _ = g.detach_().zero_();
+            }
+        }
+    }
+
+    /// Scales gradients so their global L2 norm is at most `max`; returns the norm before.
+    pub fn clip_grad_norm(&self, max: f64) -> f64 {
+        tch::no_grad(|| {
+            let grads: Vec<Tensor> = self
+                .params
+                .iter()
+                .map(Tensor::grad)
+                .filter(Tensor::defined)
+                .collect();
+            if grads.is_empty() {
+                return 0.0;
+            }
+            let total: f64 = grads
+                .iter()
+                .map(|g| {
+                    g.pow_tensor_scalar(2)
+                        .sum(tch::Kind::Double)
+                        .double_value(&[])
+                })
+                .sum::<f64>()
+                .sqrt();
+            if total > max && total > 0.0 {
+                let scale = max / (total + 1e-6);
+                for g in &grads {
+                    let _ = g.shallow_clone().g_mul_scalar_(scale);
+                }
+            }
+            total
+        })
+    }
+
+    /// One update of every parameter that has a gradient.
+    pub fn step(&mut self) {
+        self.t += 1;
+        let lr = self.lr;
+        let t = self.t;
+        tch::no_grad(|| {
+            for (i, p) in self.params.iter().enumerate() {
+                let g = p.grad();
+                if !g.defined() {
+                    continue;
+                }
+                match &self.spec {
+                    OptimSpec::Sgd {
+                        momentum,
+                        nesterov,
+                        weight_decay,
+                        ..
+                    } => {
+                        let mut d = if *weight_decay != 0.0 {
+                            &g + p * *weight_decay
+                        } else {
+                            g.shallow_clone()
+                        };
+                        if *momentum != 0.0 {
+                            let buf = match self.buf1[i].take() {
+                                None => d.copy(),
+                                Some(b) => b * *momentum + &d,
+                            };
+                            d = if *nesterov {
+                                d + &buf * *momentum
+                            } else {
+                                buf.shallow_clone()
+                            };
+                            self.buf1[i] = Some(buf);
+                        }
+                        let _ = p.shallow_clone().g_sub_(&(d * lr));
+                    }
+                    OptimSpec::Adam {
+                        betas,
+                        eps,
+                        weight_decay,
+                        ..
+                    } => {
+                        let g = if *weight_decay != 0.0 {
+                            &g + p * *weight_decay
+                        } else {
+                            g.shallow_clone()
+                        };
+                        let m = match self.buf1[i].take() {
+                            None => &g * (1.0 - betas.0),
+                            Some(m) => m * betas.0 + &g * (1.0 - betas.0),
+                        };
+                        let v = match self.buf2[i].take() {
+                            None => g.square() * (1.0 - betas.1),
+                            Some(v) => v * betas.1 + g.square() * (1.0 - betas.1),
+                        };
+                        let bc1 = 1.0 - betas.0.powi(t as i32);
+                        let bc2 = 1.0 - betas.1.powi(t as i32);
+                        let denom = (&v / bc2).sqrt() + *eps;
+                        let _ = p.shallow_clone().g_sub_(&((&m / bc1) / denom * lr));
+                        self.buf1[i] = Some(m);
+                        self.buf2[i] = Some(v);
+                    }
+                }
+            }
+        });
+    }
+}
+
+/// Learning-rate schedule over epochs.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum Schedule {
+    /// Constant.
+    #[default]
+    Constant,
+    /// Cosine annealing from the base rate to `eta_min` over the run.
+    Cosine {
+        /// Final learning rate.
+        #[serde(default)]
+        eta_min: f64,
+    },
+    /// Multiply by `gamma` every `step_size` epochs.
+    Step {
+        /// Epochs between decays.
+        step_size: usize,
+        /// Factor.
+        gamma: f64,
+    },
+    /// Multiply by `gamma` every epoch.
+    Exponential {
+        /// Factor.
+        gamma: f64,
+    },
+}
+
+impl Schedule {
+    /// The learning rate of `epoch` (from 0) out of `epochs`.
+    pub fn lr(&self, base: f64, epoch: usize, epochs: usize) -> f64 {
+        match self {
+            Schedule::Constant => base,
+            Schedule::Cosine { eta_min } => {
+                let t = epoch as f64 / epochs.max(1) as f64;
+                eta_min + (base - eta_min) * (1.0 + (std::f64::consts::PI * t).cos()) / 2.0
+            }
+            Schedule::Step { step_size, gamma } => {
+                base * gamma.powi((epoch / (*step_size).max(1)) as i32)
+            }
+            Schedule::Exponential { gamma } => base * gamma.powi(epoch as i32),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tch::{Device, Kind};
+
+    #[test]
+    fn sgd_with_momentum_matches_the_pytorch_rule() {
+        let p = Tensor::from_slice(&[1.0f64, -2.0]).set_requires_grad(true);
+        let mut o = Optimizer::new(
+            OptimSpec::Sgd {
+                lr: 0.1,
+                momentum: 0.9,
+                nesterov: false,
+                weight_decay: 0.01,
+            },
+            vec![p.shallow_clone()],
+        );
+        // Two steps of the loss p·p: g = 2p.
+        let mut expect = [1.0f64, -2.0];
+        let mut buf = [0.0f64; 2];
+        for step in 0..2 {
+            o.zero_grad();
+            (&p * &p).sum(Kind::Double).backward();
+            o.step();
+            for k in 0..2 {
+                let d = 2.0 * expect[k] + 0.01 * expect[k];
+                buf[k] = if step == 0 { d } else { 0.9 * buf[k] + d };
+                expect[k] -= 0.1 * buf[k];
+            }
+        }
+        let got: Vec<f64> = Vec::try_from(&p).unwrap();
+        assert!(
+            (got[0] - expect[0]).abs() < 1e-12 && (got[1] - expect[1]).abs() < 1e-12,
+            "{got:?} vs {expect:?}"
+        );
+    }
+
+    #[test]
+    fn adam_minimises_a_quadratic() {
+        let p = Tensor::from_slice(&[3.0f32, -1.0]).set_requires_grad(true);
+        let mut o = Optimizer::new(
+            OptimSpec::Adam {
+                lr: 0.1,
+                betas: (0.9, 0.999),
+                eps: 1e-8,
+                weight_decay: 0.0,
+            },
+            vec![p.shallow_clone()],
+        );
+        for _ in 0..300 {
+            o.zero_grad();
+            (&p * &p).sum(Kind::Float).backward();
+            o.step();
+        }
+        assert!(p.abs().max().double_value(&[]) < 1e-2);
+        let _ = Device::Cpu;
+    }
+
+    #[test]
+    fn clipping_bounds_the_global_norm() {
+        let p = Tensor::from_slice(&[3.0f32, 4.0]).set_requires_grad(true);
+        let o = Optimizer::new(
+            OptimSpec::Sgd {
+                lr: 0.1,
+                momentum: 0.0,
+                nesterov: false,
+                weight_decay: 0.0,
+            },
+            vec![p.shallow_clone()],
+        );
+        (&p * &p).sum(Kind::Float).backward();
+        let n = o.clip_grad_norm(1.0);
+        assert!((n - 10.0).abs() < 1e-5);
+        assert!((p.grad().norm().double_value(&[]) - 1.0).abs() < 1e-4);
+    }
+
+    #[test]
+    fn cosine_schedule() {
+        let s = Schedule::Cosine { eta_min: 0.001 };
+        assert_eq!(s.lr(0.1, 0, 10), 0.1);
+        assert!((s.lr(0.1, 5, 10) - 0.0505).abs() < 1e-12);
+    }
+}
