@@ -837,6 +837,7 @@ impl Estimator for External {
         Ok(Evaluation {
             metrics,
             cost: None,
+            attrs: Default::default(),
         })
     }
 }

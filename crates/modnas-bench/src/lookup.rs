@@ -134,6 +134,7 @@ impl Estimator for LookupTable {
         Ok(Evaluation {
             metrics,
             cost: self.table.has_cost().then_some(cost),
+            attrs: Default::default(),
         })
     }
 

@@ -228,6 +228,7 @@ impl Estimator for Synthetic {
         Ok(Evaluation {
             metrics,
             cost: None,
+            attrs: Default::default(),
         })
     }
 }

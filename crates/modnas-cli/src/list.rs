@@ -48,12 +48,59 @@ fn print_kind(title: &str, config_key: &str, rows: &[Row]) {
     println!();
 }
 
+#[cfg(feature = "torch")]
+fn plain(entries: impl IntoIterator<Item = (&'static str, &'static str)>) -> Vec<Row> {
+    entries
+        .into_iter()
+        .map(|(name, summary)| Row {
+            name,
+            aliases: &[],
+            summary,
+            args: vec![],
+        })
+        .collect()
+}
+
+/// The tensor layer's components.
+#[cfg(feature = "torch")]
+fn tensor_kinds() -> Vec<(&'static str, &'static str, Vec<Row>)> {
+    use modnas_torch::{backbones, grad, mixed::MixKind, ops, routine::estim};
+    vec![
+        ("backbones", "model:", rows(&backbones::registry())),
+        (
+            "gradient optimizers",
+            "optim: (with a model:)",
+            rows(&grad::registry()),
+        ),
+        (
+            "network estimators",
+            "estim: (with a model:)",
+            rows(&estim::registry()),
+        ),
+        (
+            "mixed operators",
+            "mixed_op:",
+            plain(MixKind::ALL.iter().map(|k| (k.name(), k.summary()))),
+        ),
+        (
+            "primitives",
+            "candidates: [...]",
+            plain(ops::catalogue::FORMS.iter().copied()),
+        ),
+    ]
+}
+
+#[cfg(not(feature = "torch"))]
+fn tensor_kinds() -> Vec<(&'static str, &'static str, Vec<Row>)> {
+    vec![]
+}
+
 /// Lists components of one kind, or of every kind.
 pub fn list(kind: Option<&str>) -> Result<(), CliError> {
     let regs = Registries::all();
     let surrogates = modnas_optim::models::registry();
     let acquisitions = modnas_optim::acquisition::registry();
-    let kinds: Vec<(&str, &str, Vec<Row>)> = vec![
+    let mut kinds: Vec<(&str, &str, Vec<Row>)> = vec![
         ("optimizers", "optim:", rows(&regs.optim)),
         ("estimators", "estim:", rows(&regs.estim)),
         ("metrics", "metrics: {name: ...}", rows(&regs.metric)),
@@ -68,6 +115,7 @@ pub fn list(kind: Option<&str>) -> Result<(), CliError> {
             rows(&acquisitions),
         ),
     ];
+    kinds.extend(tensor_kinds());
     match kind {
         None => {
             for (t, k, r) in &kinds {

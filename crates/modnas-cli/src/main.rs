@@ -11,6 +11,8 @@ mod progress;
 mod registries;
 mod report_cmd;
 mod run;
+#[cfg(feature = "torch")]
+mod torch_run;
 mod tune;
 
 use clap::{Args, Parser, Subcommand};
@@ -38,6 +40,8 @@ struct Cli {
 enum Command {
     /// Runs a search described by configuration files; rerunning it resumes.
     Search(SearchArgs),
+    /// Trains an architecture (a searched `best.yaml`) from scratch and reports its test accuracy.
+    Train(TrainArgs),
     /// Tunes the parameters of any program: `modnas tune -p x=float:-5:5 --objective loss:min -- prog --x {x}`.
     Tune(TuneArgs),
     /// Lists registered components (optimizers, estimators, metrics, surrogates, acquisitions) with their arguments.
@@ -82,6 +86,18 @@ struct SearchArgs {
     /// Configuration files, merged in order.
     #[arg(required = true, value_name = "CONFIG")]
     configs: Vec<PathBuf>,
+    #[command(flatten)]
+    run: RunFlags,
+}
+
+#[derive(Args)]
+struct TrainArgs {
+    /// Configuration files with a `model:`, merged in order; their `train:` sections apply.
+    #[arg(required = true, value_name = "CONFIG")]
+    configs: Vec<PathBuf>,
+    /// The architecture: a `best.yaml` written by a search, or a map from slots to operations.
+    #[arg(long, value_name = "FILE")]
+    arch: Option<PathBuf>,
     #[command(flatten)]
     run: RunFlags,
 }
@@ -180,7 +196,57 @@ fn run_config(root: Node, default_name: &str, flags: &RunFlags) -> Result<(), Cl
 fn search(a: &SearchArgs) -> Result<(), CliError> {
     let files: Vec<&Path> = a.configs.iter().map(PathBuf::as_path).collect();
     let root = config::load(&files, &a.run.overrides, "search")?;
-    run_config(root, &plan::name_from_file(&a.configs[0]), &a.run)
+    let name = plan::name_from_file(&a.configs[0]);
+    if root.get("model").is_some() {
+        return tensor_run(root, &name, &a.run, None, &files);
+    }
+    run_config(root, &name, &a.run)
+}
+
+fn train(a: &TrainArgs) -> Result<(), CliError> {
+    let files: Vec<&Path> = a.configs.iter().map(PathBuf::as_path).collect();
+    let root = config::load(&files, &a.run.overrides, "train")?;
+    if root.get("model").is_none() {
+        return Err(CliError::Usage(format!(
+            "`modnas train` trains networks: {} has no `model:` section",
+            a.configs[0].display()
+        )));
+    }
+    let name = format!("{}-train", plan::name_from_file(&a.configs[0]));
+    let arch = a.arch.as_deref();
+    tensor_run(root, &name, &a.run, Some(arch), &files)
+}
+
+/// Runs a tensor-layer configuration: a search (`arch` is `None`) or a final training
+/// (`arch` is `Some`, holding the `--arch` file when one was given).
+#[cfg(feature = "torch")]
+fn tensor_run(
+    root: Node,
+    name: &str,
+    flags: &RunFlags,
+    arch: Option<Option<&Path>>,
+    files: &[&Path],
+) -> Result<(), CliError> {
+    use torch_run::Purpose;
+    let (desc, purpose) = match arch {
+        None => (None, Purpose::Search),
+        Some(Some(p)) => (Some(torch_run::load_arch(p)?), Purpose::Train),
+        Some(None) => (None, Purpose::Train),
+    };
+    torch_run::execute(root, name, flags, desc, purpose, files)
+}
+
+#[cfg(not(feature = "torch"))]
+fn tensor_run(
+    _root: Node,
+    _name: &str,
+    _flags: &RunFlags,
+    _arch: Option<Option<&Path>>,
+    _files: &[&Path],
+) -> Result<(), CliError> {
+    Err(CliError::Usage(
+        "this configuration has a `model:` (a network search), but this modnas was built without the tensor layer: build it with the default `torch` feature (scripts/setup-torch installs libtorch)".into(),
+    ))
 }
 
 fn tune(a: &TuneArgs) -> Result<(), CliError> {
@@ -235,6 +301,7 @@ fn main() -> ExitCode {
     logging::init(if cli.quiet { -1 } else { cli.verbose as i8 });
     let result = match &cli.command {
         Command::Search(a) => search(a),
+        Command::Train(a) => train(a),
         Command::Tune(a) => tune(a),
         Command::List { kind } => list::list(kind.as_deref()),
         Command::Report { run_dir, output } => report_cmd::report(run_dir, output.as_deref()),

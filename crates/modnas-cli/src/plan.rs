@@ -111,7 +111,7 @@ fn objectives_from_node(n: &Node, path: &str) -> Result<Vec<Objective>, ConfigEr
     Ok(out)
 }
 
-fn journal_from_node(n: &Node) -> Result<JournalKind, ConfigError> {
+pub fn journal_from_node(n: &Node) -> Result<JournalKind, ConfigError> {
     let kinds = ["sqlite", "memory"];
     let (kind, sync) = match &n.kind {
         NodeKind::Str(s) => (s.clone(), None),

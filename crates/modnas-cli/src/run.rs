@@ -53,44 +53,56 @@ fn clear_outputs(dir: &Path) -> Result<(), CliError> {
     Ok(())
 }
 
-/// Runs (or resumes) the plan and prints a summary.
-pub fn execute(plan: Plan, opts: &RunOptions) -> Result<(), CliError> {
-    let run_dir = opts.runs_dir.join(&plan.name);
-    std::fs::create_dir_all(&run_dir).map_err(|e| {
+/// Opens the journal of `run_dir` (taking its lock first, so that a run in use by another process
+/// is never touched), starts over when `fresh`, and checks that a stored run has the same
+/// configuration.
+pub fn open_run(
+    run_dir: &Path,
+    kind: JournalKind,
+    fresh: bool,
+    meta: &RunMeta,
+) -> Result<Box<dyn Journal>, CliError> {
+    std::fs::create_dir_all(run_dir).map_err(|e| {
         CliError::Runtime(format!(
             "cannot create the run directory {}: {e}",
             run_dir.display()
         ))
     })?;
-    // The journal's lock is taken first: a run in use by another process is never touched.
-    let mut journal: Box<dyn Journal> = match plan.journal {
+    let mut journal: Box<dyn Journal> = match kind {
         JournalKind::Sqlite(sync) => {
             let mut j = SqliteJournal::open(&run_dir.join("journal.sqlite"), sync)?;
-            if opts.fresh {
+            if fresh {
                 j.reset()?;
             }
             Box::new(j)
         }
         JournalKind::Memory => Box::new(MemoryJournal::new()),
     };
-    if opts.fresh {
-        clear_outputs(&run_dir)?;
+    if fresh {
+        clear_outputs(run_dir)?;
     }
+    if let Some(stored) = journal.open(meta)?
+        && let Some((path, old, new)) = first_difference(&stored.config, &meta.config, "")
+    {
+        return Err(CliError::Usage(format!(
+            "the run `{}` in {} was started with a different configuration: `{path}` was {old}, now {new}.\n    = to continue it, use the original configuration (stop criteria and `parallel` may change); to start over, pass --fresh; to keep both, pass --name NEW_NAME",
+            meta.name,
+            run_dir.display()
+        )));
+    }
+    Ok(journal)
+}
+
+/// Runs (or resumes) the plan and prints a summary.
+pub fn execute(plan: Plan, opts: &RunOptions) -> Result<(), CliError> {
+    let run_dir = opts.runs_dir.join(&plan.name);
     let meta = RunMeta {
         name: plan.name.clone(),
         seed: plan.seed,
         config: plan.identity.clone(),
         space: serde_json::to_value(plan.space.describe()).unwrap_or_default(),
     };
-    if let Some(stored) = journal.open(&meta)?
-        && let Some((path, old, new)) = first_difference(&stored.config, &meta.config, "")
-    {
-        return Err(CliError::Usage(format!(
-            "the run `{}` in {} was started with a different configuration: `{path}` was {old}, now {new}.\n    = to continue it, use the original configuration (stop criteria and `parallel` may change); to start over, pass --fresh; to keep both, pass --name NEW_NAME",
-            plan.name,
-            run_dir.display()
-        )));
-    }
+    let mut journal = open_run(&run_dir, plan.journal, opts.fresh, &meta)?;
     crate::logging::set_log_file(&run_dir.join("search.log"));
     write_atomic(&run_dir.join("config.yaml"), &emit(&plan.resolved))
         .map_err(|e| CliError::Runtime(format!("cannot write config.yaml: {e}")))?;

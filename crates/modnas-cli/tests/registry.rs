@@ -45,9 +45,33 @@ fn config(kind: &str, name: &str) -> String {
         "metrics" => format!("{nb}metrics: {{combined: {{type: {name}, args: {{terms: [{{metric: val_acc}}, {{metric: latency, base: 0.02, weight: -0.1}}]}}}}}}\nobjectives: [combined, latency:min]\n"),
         "surrogates" => format!("{nb}optim: {{type: Smbo, args: {{n_next: 10, surrogate: {name}, acquisition: {{type: Annealing, args: {{chains: 16}}}}}}}}\n"),
         "acquisitions" => format!("{nb}optim: {{type: Smbo, args: {{n_next: 10, acquisition: {name}}}}}\n"),
+        // The tensor layer, on synthetic 1×16×16 images of 4 classes.
+        "backbones" => format!("{TENSOR}model: {{type: {name}, args: {}}}\noptim: DARTS\nestim: {{s: {{type: SuperNet, args: {{epochs: 1, max_steps: 2}}}}}}\n", match name {
+            "DARTS" => "{chn_in: 1, image_size: 16, n_classes: 4, chn: 4, layers: 3, nodes: 2}",
+            "MobileNetV2" => "{chn_in: 1, image_size: 16, n_classes: 4, width_mult: 0.25, depth_mult: 0.5}",
+            "ResNet" => "{chn_in: 1, image_size: 16, n_classes: 4, blocks: [1, 1], width: 4}",
+            "ConvNet" => "{chn_in: 1, image_size: 16, n_classes: 4, widths: [4, 8], blocks: 1}",
+            _ => "{chn_in: 1, image_size: 16, n_classes: 4}",
+        }),
+        "gradient" => format!("{TENSOR}{CONVNET}optim: {name}\nestim: {{s: {{type: SuperNet, args: {{epochs: 1}}}}}}\n"),
+        "network" => format!("{TENSOR}{CONVNET}optim: DARTS\nestim: {{s: {{type: {name}, args: {{epochs: 1}}}}}}\n"),
+        "mixed" => format!("{TENSOR}{CONVNET}mixed_op: {name}\n{}", match name {
+            "SoftmaxSum" => "optim: DARTS\nestim: {s: {type: SuperNet}}\n",
+            "GumbelSum" => "optim: SNAS\nestim: {s: {type: SuperNet}}\n",
+            "BinaryGate" => "optim: ProxylessNAS-G\nestim: {s: {type: SuperNet}}\n",
+            "BinaryGateUniform" => "optim: ProxylessNAS-GU\nestim: {s: {type: SuperNet}}\n",
+            _ => "estim: {s: {type: Default}}\n",
+        }),
         other => panic!("unknown kind {other}"),
     }
 }
+
+const TENSOR: &str = "data: {dataset: synthetic, synthetic_size: 32, valid_size: 16, test_size: 16, batch_size: 16}\nthreads: 1\n";
+const CONVNET: &str = "model: {type: ConvNet, args: {chn_in: 1, image_size: 16, n_classes: 4, widths: [4, 8], blocks: 1}}\ncandidates: [NC1, NC3, SC3, AVG, NIL]\n";
+
+/// The tensor layer's kinds in `modnas list` (primitives are name forms, built one by one in
+/// modnas-torch's registry test).
+const TENSOR_KINDS: &[&str] = &["backbones", "gradient", "network", "mixed"];
 
 #[test]
 fn every_registered_component_runs() {
@@ -67,8 +91,17 @@ fn every_registered_component_runs() {
     }
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("quad.py"), QUAD).unwrap();
+    for k in TENSOR_KINDS.iter().chain(&["primitives"]) {
+        assert!(
+            kinds.get(*k).is_some_and(|v| !v.is_empty()),
+            "`modnas list` shows no {k}"
+        );
+    }
     let mut runs = 0;
     for (kind, names) in &kinds {
+        if kind == "primitives" {
+            continue;
+        }
         for name in names {
             let cfg = config(kind, name).replace("TABLE", &table.display().to_string());
             let file = format!("{kind}-{name}.yaml");
@@ -80,9 +113,13 @@ fn every_registered_component_runs() {
                 .unwrap();
             let (so, se) = text(&out);
             assert!(out.status.success(), "{kind} {name}:\n{so}\n{se}");
-            assert!(so.contains("best "), "{kind} {name}: {so}");
+            if TENSOR_KINDS.contains(&kind.as_str()) {
+                assert!(so.contains("final: "), "{kind} {name}: {so}");
+            } else {
+                assert!(so.contains("best "), "{kind} {name}: {so}");
+            }
             runs += 1;
         }
     }
-    assert!(runs >= 19, "{runs}");
+    assert!(runs >= 19 + 20, "{runs}");
 }

@@ -173,6 +173,7 @@ impl Journal for MemoryJournal {
                 started_at: None,
                 finished_at: None,
                 told: false,
+                attrs: serde_json::Value::Null,
             });
             self.waiting.insert(number);
             numbers.push(number);
@@ -210,10 +211,15 @@ impl Journal for MemoryJournal {
         }
         t.finished_at = Some(now());
         match outcome {
-            Outcome::Complete(Evaluation { metrics, cost }) => {
+            Outcome::Complete(Evaluation {
+                metrics,
+                cost,
+                attrs,
+            }) => {
                 t.state = TrialState::Complete;
                 t.metrics = metrics.clone();
                 t.cost = *cost;
+                t.attrs = attrs.clone();
             }
             Outcome::Failed(reason) => {
                 t.state = TrialState::Failed;

@@ -471,6 +471,7 @@ impl Search {
                                 started_at: None,
                                 finished_at: None,
                                 told: false,
+                                attrs: serde_json::Value::Null,
                             });
                         }
                         tr.created += numbers.len() as u64;
@@ -538,6 +539,7 @@ impl Search {
                                 slot.state = TrialState::Complete;
                                 slot.metrics = ev.metrics.clone();
                                 slot.cost = ev.cost;
+                                slot.attrs = ev.attrs.clone();
                             }
                             Outcome::Failed(reason) => {
                                 slot.state = TrialState::Failed;

@@ -75,6 +75,9 @@ pub struct Trial {
     pub finished_at: Option<f64>,
     /// Whether the optimizer has been told the result.
     pub told: bool,
+    /// Other results of the evaluation (see [`Evaluation::attrs`]).
+    #[serde(default)]
+    pub attrs: serde_json::Value,
 }
 
 impl Trial {
@@ -100,6 +103,9 @@ pub struct Evaluation {
     pub metrics: Metrics,
     /// Simulated cost (seconds of training in a benchmark table, say).
     pub cost: Option<f64>,
+    /// Other results worth keeping (an architecture description, say); JSON, `null` when none.
+    #[serde(default)]
+    pub attrs: serde_json::Value,
 }
 
 /// Why an evaluation did not produce metrics.

@@ -90,6 +90,7 @@ impl Estimator for Toy {
         Ok(Evaluation {
             metrics: m,
             cost: Some(10.0),
+            attrs: Default::default(),
         })
     }
 }
@@ -333,7 +334,7 @@ fn several_objectives_give_a_pareto_front() {
             let acc = 10.0 - (x - 5.0).abs();
             Ok(Evaluation {
                 metrics: [("acc".to_string(), acc), ("lat".to_string(), x)].into(),
-                cost: None,
+                ..Default::default()
             })
         }
     }

@@ -395,7 +395,7 @@ fn mixed_spaces_with_integers_and_log_floats() {
             let v = (lr.log10() + 3.0).powi(2) + (n - 5.0).powi(2) / 10.0 + act;
             Ok(modnas_core::trial::Evaluation {
                 metrics: [("value".to_string(), v)].into(),
-                cost: None,
+                ..Default::default()
             })
         }
     }

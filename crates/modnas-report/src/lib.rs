@@ -434,6 +434,7 @@ mod tests {
             started_at: Some(0.0),
             finished_at: Some(1.0),
             told: true,
+            attrs: serde_json::Value::Null,
         }
     }
 

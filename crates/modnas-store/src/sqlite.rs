@@ -11,7 +11,7 @@ use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-const SCHEMA_VERSION: &str = "1";
+const SCHEMA_VERSION: &str = "2";
 
 /// How hard commits are pushed to disk.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -94,7 +94,8 @@ impl SqliteJournal {
                 started_at REAL,
                 finished_at REAL,
                 heartbeat_at REAL,
-                told_seq INTEGER
+                told_seq INTEGER,
+                attrs TEXT
              );
              CREATE INDEX IF NOT EXISTS trials_by_state ON trials(state, number);
              CREATE INDEX IF NOT EXISTS trials_by_told ON trials(told_seq);
@@ -118,6 +119,11 @@ impl SqliteJournal {
                 .map_err(db)?;
             }
             Some(SCHEMA_VERSION) => {}
+            // Version 1 had no `attrs` column.
+            Some("1") => {
+                conn.execute_batch("ALTER TABLE trials ADD COLUMN attrs TEXT; UPDATE meta SET value = '2' WHERE key = 'schema_version';")
+                    .map_err(db)?;
+            }
             Some(v) => {
                 return Err(JournalError::Mismatch(format!(
                     "{} has journal schema version {v}; this modnas reads version {SCHEMA_VERSION}",
@@ -225,6 +231,7 @@ fn row_to_trial(
     let seed: i64 = r.get(3).map_err(get_err)?;
     let metrics: Option<String> = r.get(4).map_err(get_err)?;
     let told_seq: Option<i64> = r.get(13).map_err(get_err)?;
+    let attrs: Option<String> = r.get(14).map_err(get_err)?;
     let trial = Trial {
         number: number as u64,
         params: params_from_json(space, &params_text)?,
@@ -243,11 +250,16 @@ fn row_to_trial(
         started_at: r.get(10).map_err(get_err)?,
         finished_at: r.get(11).map_err(get_err)?,
         told: told_seq.is_some(),
+        attrs: match attrs {
+            Some(a) => serde_json::from_str(&a)
+                .map_err(|e| JournalError::Corrupt(format!("trial attributes: {e}")))?,
+            None => serde_json::Value::Null,
+        },
     };
     Ok((trial, told_seq))
 }
 
-const TRIAL_COLUMNS: &str = "number, state, params, seed, metrics, cost, error, attempts, worker, created_at, started_at, finished_at, heartbeat_at, told_seq";
+const TRIAL_COLUMNS: &str = "number, state, params, seed, metrics, cost, error, attempts, worker, created_at, started_at, finished_at, heartbeat_at, told_seq, attrs";
 
 impl Journal for SqliteJournal {
     fn open(&mut self, meta: &RunMeta) -> Result<Option<RunMeta>, JournalError> {
@@ -369,14 +381,14 @@ impl Journal for SqliteJournal {
     ) -> Result<bool, JournalError> {
         let t = now();
         let n = match outcome {
-            Outcome::Complete(Evaluation { metrics, cost }) => self
+            Outcome::Complete(Evaluation { metrics, cost, attrs }) => self
                 .conn
                 .prepare_cached(
-                    "UPDATE trials SET state = 'complete', metrics = ?1, cost = ?2, error = NULL, finished_at = ?3
+                    "UPDATE trials SET state = 'complete', metrics = ?1, cost = ?2, error = NULL, finished_at = ?3, attrs = ?6
                      WHERE number = ?4 AND worker = ?5 AND state = 'running'",
                 )
                 .map_err(db)?
-                .execute(params![metrics_to_json(metrics), cost, t, number as i64, worker])
+                .execute(params![metrics_to_json(metrics), cost, t, number as i64, worker, (!attrs.is_null()).then(|| attrs.to_string())])
                 .map_err(db)?,
             Outcome::Failed(reason) => self
                 .conn

@@ -87,6 +87,7 @@ fn suite(j: &mut dyn Journal) {
     let ev = Evaluation {
         metrics: [("acc".to_string(), 0.5), ("odd".to_string(), f64::NAN)].into(),
         cost: Some(3.0),
+        attrs: json!({"arch": {"cell": "SC3"}}),
     };
     assert!(!j.finish(0, "w2", &Outcome::Complete(ev.clone())).unwrap());
     assert!(j.finish(0, "w1", &Outcome::Complete(ev.clone())).unwrap());
@@ -119,6 +120,8 @@ fn suite(j: &mut dyn Journal) {
     assert_eq!(trials[0].metrics["acc"], 0.5);
     assert!(trials[0].metrics["odd"].is_nan());
     assert_eq!(trials[0].cost, Some(3.0));
+    assert_eq!(trials[0].attrs, json!({"arch": {"cell": "SC3"}}));
+    assert!(trials[1].attrs.is_null());
     assert!(trials[0].told && trials[1].told && !trials[2].told);
     assert_eq!(trials[1].state, TrialState::Failed);
     assert_eq!(trials[1].error.as_deref(), Some("boom"));

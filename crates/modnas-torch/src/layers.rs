@@ -4,7 +4,25 @@
 //! tch's own defaults differ (BatchNorm γ ~ U(0, 1), Kaiming-uniform with the ReLU gain); these
 //! use PyTorch's: weights ~ U(±1/√fan_in) for convolutions and linear layers, γ = 1, β = 0.
 
+use std::cell::Cell;
 use tch::{Kind, Tensor, nn};
+
+thread_local! {
+    static CHANNELS_LAST: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Runs `f` with convolutions producing channels-last outputs (see [`Conv::forward`]).
+pub fn with_channels_last<R>(on: bool, f: impl FnOnce() -> R) -> R {
+    let before = CHANNELS_LAST.with(|c| c.replace(on));
+    let r = f();
+    CHANNELS_LAST.with(|c| c.set(before));
+    r
+}
+
+/// The same NCHW tensor with NHWC strides.
+pub fn to_channels_last(x: &Tensor) -> Tensor {
+    x.permute([0, 2, 3, 1]).contiguous().permute([0, 3, 1, 2])
+}
 
 /// A 2-D convolution.
 #[derive(Debug)]
@@ -102,16 +120,28 @@ impl Conv {
         Conv::new(p, cin, cout, [k, k], o)
     }
 
-    /// Applies the convolution.
+    /// Applies the convolution. Inside [`with_channels_last`], an output that is not yet in the
+    /// channels-last layout (a one-channel input is ambiguous, so the stem's output is not) is
+    /// converted, and the layers after it keep that layout.
     pub fn forward(&self, x: &Tensor) -> Tensor {
-        x.conv2d(
+        let y = x.conv2d(
             &self.weight,
             self.bias.as_ref(),
             self.stride,
             self.padding,
             [self.dilation, self.dilation],
             self.groups,
-        )
+        );
+        if crate::metrics::counting() {
+            let s = y.size();
+            let bias = self.bias.as_ref().map_or(0, |b| b.numel() as i64);
+            crate::metrics::add(self.weight.numel() as i64 + bias, self.macs(s[2] * s[3]));
+        }
+        if CHANNELS_LAST.with(Cell::get) && y.dim() == 4 && y.size()[1] > 1 && y.stride()[1] != 1 {
+            to_channels_last(&y)
+        } else {
+            y
+        }
     }
 
     /// Multiply-accumulate operations for an output of `out_hw` pixels per image.
@@ -156,6 +186,7 @@ impl BatchNorm {
 
     /// Normalises `x`; batch statistics (and running-statistics updates) when `train`.
     pub fn forward(&self, x: &Tensor, train: bool) -> Tensor {
+        self.count();
         x.batch_norm(
             self.weight.as_ref(),
             self.bias.as_ref(),
@@ -166,6 +197,40 @@ impl BatchNorm {
             self.eps,
             false,
         )
+    }
+
+    /// `s · BN(x)` for a scalar tensor `s`, as one batch norm whose scale and shift are
+    /// multiplied by `s`: the product then keeps no tensor of its own for the backward pass (the
+    /// gradient of `s` comes from the batch norm's saved input).
+    pub fn forward_scaled(&self, x: &Tensor, train: bool, s: &Tensor) -> Tensor {
+        self.count();
+        let c = x.size()[1];
+        let w = match &self.weight {
+            Some(g) => g * s,
+            // A contiguous weight: the channels-last CPU kernel mishandles an expanded (stride 0) one.
+            None => s.expand([c], false).contiguous(),
+        };
+        let b = self.bias.as_ref().map(|b| b * s);
+        x.batch_norm(
+            Some(&w),
+            b.as_ref(),
+            Some(&self.running_mean),
+            Some(&self.running_var),
+            train,
+            self.momentum,
+            self.eps,
+            false,
+        )
+    }
+}
+
+impl BatchNorm {
+    fn count(&self) {
+        if crate::metrics::counting() {
+            let n = self.weight.as_ref().map_or(0, |w| w.numel() as i64)
+                + self.bias.as_ref().map_or(0, |b| b.numel() as i64);
+            crate::metrics::add(n, 0.0);
+        }
     }
 }
 
@@ -190,6 +255,10 @@ impl Linear {
 
     /// Applies the layer.
     pub fn forward(&self, x: &Tensor) -> Tensor {
+        if crate::metrics::counting() {
+            let w = self.weight.numel();
+            crate::metrics::add((w + self.bias.numel()) as i64, w as f64);
+        }
         x.linear(&self.weight, Some(&self.bias))
     }
 }

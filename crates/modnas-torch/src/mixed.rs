@@ -46,6 +46,25 @@ impl MixKind {
         }
     }
 
+    /// One line on what the kind does.
+    pub fn summary(&self) -> &'static str {
+        match self {
+            MixKind::SoftmaxSum => "DARTS: sum of the candidates weighted by softmax(α)",
+            MixKind::GumbelSum => {
+                "SNAS: sum weighted by a Gumbel-softmax sample of α (temperature set by the optimizer)"
+            }
+            MixKind::BinaryGate => {
+                "ProxylessNAS-G: one sampled path in the forward pass, binary-gate gradient over two sampled paths"
+            }
+            MixKind::BinaryGateUniform => {
+                "ProxylessNAS-GU: like BinaryGate with the two paths sampled uniformly"
+            }
+            MixKind::Index => {
+                "one candidate chosen by a categorical parameter (evolution, random search, SPOS)"
+            }
+        }
+    }
+
     /// All kinds.
     pub const ALL: [MixKind; 5] = [
         MixKind::SoftmaxSum,
@@ -263,18 +282,52 @@ impl MixedOp {
             .collect()
     }
 
-    fn weighted_sum(&self, x: &Tensor, w: &Tensor, train: bool) -> Tensor {
+    /// Σ wᵢ·opᵢ(x) over `paths` (indices into the candidates, with their weight indices), the
+    /// zero operation skipped, the ReLU that several candidates begin with computed once.
+    fn sum_paths(
+        &self,
+        x: &Tensor,
+        w: &Tensor,
+        paths: &[(usize, i64)],
+        train: bool,
+    ) -> Option<Tensor> {
+        let live: Vec<(usize, i64)> = paths
+            .iter()
+            .copied()
+            .filter(|&(i, _)| !is_zero_name(&self.names[i]))
+            .collect();
+        let shared = live
+            .iter()
+            .filter(|&&(i, _)| self.ops[i].leading_relu())
+            .count()
+            >= 2;
+        let xr = shared.then(|| x.relu());
         let mut out: Option<Tensor> = None;
-        for (i, op) in self.ops.iter().enumerate() {
-            if is_zero_name(&self.names[i]) {
-                continue;
-            }
-            let y = op.forward_t(x, train) * w.get(i as i64);
+        for (i, k) in live {
+            let op = &self.ops[i];
+            let after_relu = xr.is_some() && op.leading_relu();
+            let input = match &xr {
+                Some(xr) if after_relu => xr,
+                _ => x,
+            };
+            let wk = w.get(k);
+            // The weight folds into a final batch norm where there is one.
+            let y = match op.forward_scaled(input, train, &wk, after_relu) {
+                Some(y) => y,
+                None if after_relu => op.forward_after_relu(input, train) * wk,
+                None => op.forward_t(input, train) * wk,
+            };
             out = Some(match out {
                 Some(o) => o + y,
                 None => y,
             });
         }
+        out
+    }
+
+    fn weighted_sum(&self, x: &Tensor, w: &Tensor, train: bool) -> Tensor {
+        let paths: Vec<(usize, i64)> = (0..self.ops.len()).map(|i| (i, i as i64)).collect();
+        let out = self.sum_paths(x, w, &paths, train);
         out.unwrap_or_else(|| {
             let z = self.zero_index().map(|i| self.ops[i].forward_t(x, train));
             z.unwrap_or_else(|| x.zeros_like())
@@ -356,18 +409,12 @@ impl MixedOp {
                 let one_hot = Tensor::zeros([n as i64], (alpha.kind(), alpha.device()));
                 let _ = one_hot.get(active as i64).fill_(1.0);
                 let gates = one_hot + &p_s - p_s.detach();
-                let mut out: Option<Tensor> = None;
-                for (k, &i) in chosen.iter().enumerate() {
-                    if is_zero_name(&self.names[i]) {
-                        continue;
-                    }
-                    let y = self.ops[i].forward_t(x, train) * gates.get(k as i64);
-                    out = Some(match out {
-                        Some(o) => o + y,
-                        None => y,
-                    });
-                }
-                match out {
+                let paths: Vec<(usize, i64)> = chosen
+                    .iter()
+                    .enumerate()
+                    .map(|(k, &i)| (i, k as i64))
+                    .collect();
+                match self.sum_paths(x, &gates, &paths, train) {
                     Some(o) => o,
                     None => self.ops[chosen[0]].forward_t(x, train) * gates.get(0),
                 }
@@ -381,8 +428,40 @@ pub fn gumbel(u: &Tensor) -> Tensor {
     -(-(u.clamp(1e-20, 1.0)).log()).clamp_min(1e-20).log()
 }
 
+impl MixedOp {
+    /// The counting pass (see [`crate::metrics`]): every candidate of non-zero probability, under
+    /// its probability.
+    fn forward_counting(&self, x: &Tensor) -> Tensor {
+        let w = match (&self.alpha, self.kind) {
+            (Some(a), k) if k != MixKind::Index => a.softmax(0, a.kind()),
+            _ => {
+                let t = Tensor::zeros([self.ops.len() as i64], (x.kind(), x.device()));
+                let _ = t
+                    .get(self.index().min(self.ops.len() - 1) as i64)
+                    .fill_(1.0);
+                t
+            }
+        };
+        let mut out: Option<Tensor> = None;
+        for (i, op) in self.ops.iter().enumerate() {
+            let wi = w.get(i as i64);
+            if tch::no_grad(|| wi.double_value(&[])) == 0.0 {
+                continue;
+            }
+            let y = crate::metrics::with_weight(&wi, || op.forward_t(x, false));
+            if out.is_none() && !is_zero_name(&self.names[i]) {
+                out = Some(y);
+            }
+        }
+        out.unwrap_or_else(|| self.ops[0].forward_t(x, false))
+    }
+}
+
 impl Op for MixedOp {
     fn forward_t(&self, x: &Tensor, train: bool) -> Tensor {
+        if crate::metrics::counting() {
+            return self.forward_counting(x);
+        }
         match (self.kind, &self.alpha) {
             (MixKind::Index, _) | (_, None) => {
                 let i = self.index().min(self.ops.len() - 1);

@@ -83,6 +83,9 @@ pub struct Model {
     pub drop_path: DropPath,
     /// The device.
     pub device: Device,
+    /// Run convolutions in the channels-last memory layout (by default on the CPU, where oneDNN's
+    /// depthwise convolutions and pooling are about twice as fast in it).
+    pub channels_last: bool,
     current: Assignment,
 }
 
@@ -136,6 +139,7 @@ impl Model {
             control,
             drop_path,
             device: o.device,
+            channels_last: o.device == Device::Cpu,
             current: Assignment(Vec::new()),
         };
         model.convert(backbone, o)?;
@@ -373,7 +377,12 @@ impl Model {
 
     /// The forward pass.
     pub fn forward(&self, x: &Tensor, train: bool) -> Tensor {
-        self.net.forward_t(x, train)
+        if self.channels_last && x.dim() == 4 {
+            // Operators keep the layout of their input from the first convolution on.
+            crate::layers::with_channels_last(true, || self.net.forward_t(x, train))
+        } else {
+            self.net.forward_t(x, train)
+        }
     }
 
     /// Weights that train.

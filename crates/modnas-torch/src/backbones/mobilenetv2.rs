@@ -215,18 +215,18 @@ pub(crate) fn register(reg: &mut super::BackboneRegistry) -> Result<(), Registry
         "MobileNetV2 with a slot per inverted-residual block (ProxylessNAS space by default).",
         |a, _| Ok(Box::new(Mbv2(a))),
     )?;
-    reg.add::<MobileNetV2Args>(
+    reg.add::<super::PresetArgs>(
         "CIFAR-MobileNetV2",
         &["CifarMobileNetV2"],
-        "MobileNetV2 in the CIFAR layout (32 px, 10 classes by default).",
-        |mut a, _| {
-            a.cifar = true;
-            if a.image_size == 224 {
-                a.image_size = 32;
-            }
-            if a.n_classes == 1000 {
-                a.n_classes = 10;
-            }
+        "MobileNetV2 in the CIFAR layout (32 px, 10 classes by default; `MobileNetV2` with `cifar: true` takes every argument).",
+        |p, _| {
+            let mut a = MobileNetV2Args {
+                cifar: true,
+                image_size: 32,
+                n_classes: 10,
+                ..Default::default()
+            };
+            p.apply(&mut a.chn_in, &mut a.image_size, &mut a.n_classes);
             Ok(Box::new(Mbv2(a)))
         },
     )

@@ -1,11 +1,13 @@
 //! Backbones: networks with slots, chosen by name in `model:`.
 
 mod convnet;
+mod custom;
 mod darts;
 mod mobilenetv2;
 mod resnet;
 
 pub use convnet::{ConvNet, ConvNetArgs};
+pub use custom::from_fn;
 pub use darts::{DARTS_CANDIDATES, DartsArgs, DartsNet};
 pub use mobilenetv2::{MobileNetV2, MobileNetV2Args};
 pub use resnet::{ResNet, ResNetArgs};
@@ -50,6 +52,49 @@ pub trait Backbone: Send + Sync {
 
     /// Number of classes.
     fn n_classes(&self) -> i64;
+}
+
+/// Arguments of a preset backbone (`CIFAR-ResNet-20`, `CIFAR-MobileNetV2`…): what may differ from
+/// the preset; `null` keeps the preset's value.
+#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PresetArgs {
+    /// Input channels.
+    pub chn_in: Option<i64>,
+    /// Input height and width.
+    pub image_size: Option<i64>,
+    /// Classes.
+    pub n_classes: Option<i64>,
+}
+
+impl modnas_core::registry::Args for PresetArgs {
+    fn check(&self) -> Result<(), (String, String)> {
+        for (k, v) in [
+            ("chn_in", self.chn_in),
+            ("image_size", self.image_size),
+            ("n_classes", self.n_classes),
+        ] {
+            if v.is_some_and(|v| v < 1) {
+                return Err((k.into(), format!("`{k}` must be at least 1")));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl PresetArgs {
+    /// Applies the given values to `(chn_in, image_size, n_classes)`.
+    pub fn apply(&self, chn_in: &mut i64, image_size: &mut i64, n_classes: &mut i64) {
+        if let Some(v) = self.chn_in {
+            *chn_in = v;
+        }
+        if let Some(v) = self.image_size {
+            *image_size = v;
+        }
+        if let Some(v) = self.n_classes {
+            *n_classes = v;
+        }
+    }
 }
 
 /// What backbone builders get (nothing yet).

@@ -232,18 +232,9 @@ impl Backbone for ResNetBackbone {
     fn build(&self, p: &nn::Path, ctx: &BuildCtx) -> Result<Box<dyn Network>, String> {
         Ok(Box::new(ResNet::new(p, ctx, &self.0)))
     }
-    fn default_candidates(&self, slot: &SlotSpec) -> Option<Vec<String>> {
-        let grouped = slot
-            .kwargs
-            .get("groups")
-            .and_then(|g| g.as_i64())
-            .unwrap_or(1)
-            > 1;
-        Some(if grouped {
-            vec!["NC3".into()]
-        } else {
-            vec!["NC3".into(), "NC5".into(), "NC7".into()]
-        })
+    fn default_candidates(&self, _slot: &SlotSpec) -> Option<Vec<String>> {
+        // Kernel sizes; a grouped slot (ResNeXt) passes its groups on to the convolutions.
+        Some(vec!["NC3".into(), "NC5".into(), "NC7".into()])
     }
     fn input_shape(&self) -> [i64; 3] {
         [self.0.chn_in, self.0.image_size, self.0.image_size]
@@ -271,60 +262,44 @@ pub(crate) fn register(reg: &mut super::BackboneRegistry) -> Result<(), Registry
     reg.add::<ResNetArgs>("ResNet", &[], "ResNet / ResNeXt whose 3×3 convolutions are slots (kernel-size search); any depth via `blocks`.", |a, _| {
         Ok(Box::new(ResNetBackbone(a)))
     })?;
-    reg.add::<ResNetArgs>(
+    reg.add::<super::PresetArgs>(
         "CIFAR-ResNet-20",
         &["CifarResNet20"],
         "CIFAR ResNet-20 (3 stages × 3 basic blocks, width 16).",
-        |_, _| {
-            Ok(Box::new(ResNetBackbone(preset(
-                &[3, 3, 3],
-                false,
-                1,
-                16,
-                true,
-            ))))
+        |p, _| {
+            let mut a = preset(&[3, 3, 3], false, 1, 16, true);
+            p.apply(&mut a.chn_in, &mut a.image_size, &mut a.n_classes);
+            Ok(Box::new(ResNetBackbone(a)))
         },
     )?;
-    reg.add::<ResNetArgs>(
+    reg.add::<super::PresetArgs>(
         "ImageNet-ResNet-18",
         &["ResNet18"],
         "ImageNet ResNet-18.",
-        |_, _| {
-            Ok(Box::new(ResNetBackbone(preset(
-                &[2, 2, 2, 2],
-                false,
-                1,
-                64,
-                false,
-            ))))
+        |p, _| {
+            let mut a = preset(&[2, 2, 2, 2], false, 1, 64, false);
+            p.apply(&mut a.chn_in, &mut a.image_size, &mut a.n_classes);
+            Ok(Box::new(ResNetBackbone(a)))
         },
     )?;
-    reg.add::<ResNetArgs>(
+    reg.add::<super::PresetArgs>(
         "ImageNet-ResNet-50",
         &["ResNet50"],
         "ImageNet ResNet-50 (bottleneck blocks).",
-        |_, _| {
-            Ok(Box::new(ResNetBackbone(preset(
-                &[3, 4, 6, 3],
-                true,
-                1,
-                64,
-                false,
-            ))))
+        |p, _| {
+            let mut a = preset(&[3, 4, 6, 3], true, 1, 64, false);
+            p.apply(&mut a.chn_in, &mut a.image_size, &mut a.n_classes);
+            Ok(Box::new(ResNetBackbone(a)))
         },
     )?;
-    reg.add::<ResNetArgs>(
+    reg.add::<super::PresetArgs>(
         "ImageNet-ResNeXt-50",
         &["ResNeXt50"],
         "ImageNet ResNeXt-50 32×4d (grouped 3×3 convolutions).",
-        |_, _| {
-            Ok(Box::new(ResNetBackbone(preset(
-                &[3, 4, 6, 3],
-                true,
-                32,
-                128,
-                false,
-            ))))
+        |p, _| {
+            let mut a = preset(&[3, 4, 6, 3], true, 32, 128, false);
+            p.apply(&mut a.chn_in, &mut a.image_size, &mut a.n_classes);
+            Ok(Box::new(ResNetBackbone(a)))
         },
     )
 }

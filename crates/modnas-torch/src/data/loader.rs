@@ -79,6 +79,11 @@ impl Loader {
         self.pos = 0;
     }
 
+    /// Starts a new pass without reshuffling (evaluation reads every example once).
+    pub fn rewind(&mut self) {
+        self.pos = 0;
+    }
+
     /// Examples served.
     pub fn len(&self) -> i64 {
         self.order.len() as i64

@@ -94,6 +94,32 @@ pub struct Splits {
     pub std: Vec<f64>,
     /// `[channels, height, width]`.
     pub shape: [i64; 3],
+    /// Examples in the training files (before the validation split and any subset).
+    pub available: i64,
+}
+
+impl Splits {
+    /// One line on the sizes, saying when a subset is used.
+    pub fn describe(&self, name: &str) -> String {
+        let used = self.train.len() + self.valid.len();
+        let subset = if used < self.available {
+            format!(" (a subset of the {} training images)", self.available)
+        } else {
+            String::new()
+        };
+        let test = match &self.test {
+            Some(t) => format!(", {} test images", t.len()),
+            None => ", no test set".to_string(),
+        };
+        format!(
+            "data: {name}, {} training + {} validation images{subset}{test}, {}x{}x{}",
+            self.train.len(),
+            self.valid.len(),
+            self.shape[0],
+            self.shape[1],
+            self.shape[2]
+        )
+    }
 }
 
 /// Where Debian's `dataset-fashion-mnist` puts its files.
@@ -208,6 +234,7 @@ pub fn load_splits(a: &DataArgs, base: &Path, seed: u64) -> Result<Splits, DataE
             train_all.len()
         )));
     }
+    let available = train_all.len();
     let perm = train_all.permutation(modnas_core::seed::derive_seed(seed, "split", 0));
     let n_valid = a.valid_size;
     let valid = train_all.select(&perm.narrow(0, 0, n_valid));
@@ -232,5 +259,6 @@ pub fn load_splits(a: &DataArgs, base: &Path, seed: u64) -> Result<Splits, DataE
         test,
         mean,
         std,
+        available,
     })
 }

@@ -32,6 +32,9 @@ pub struct DartsArgs {
     pub weight_decay: f64,
     /// ξ of the virtual step (default: the weights' current learning rate).
     pub xi: Option<f64>,
+    /// Radius of the finite-difference Hessian-vector product, relative to the norm of the
+    /// vector (DARTS: 0.01).
+    pub hvp_radius: f64,
 }
 
 impl Default for DartsArgs {
@@ -43,6 +46,7 @@ impl Default for DartsArgs {
             betas: (0.5, 0.999),
             weight_decay: 1e-3,
             xi: None,
+            hvp_radius: 0.01,
         }
     }
 }
@@ -61,6 +65,41 @@ impl Args for DartsArgs {
                 "one-level DARTS has no second-order term; use order: 1".into(),
             ));
         }
+        if !(self.lr > 0.0) {
+            return Err(("lr".into(), "`lr` must be positive".into()));
+        }
+        if !(self.hvp_radius > 0.0) {
+            return Err(("hvp_radius".into(), "`hvp_radius` must be positive".into()));
+        }
+        Ok(())
+    }
+}
+
+/// Arguments of one-level DARTS (`DirectGrad`).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DirectGradArgs {
+    /// Adam learning rate of α.
+    pub lr: f64,
+    /// Adam betas.
+    pub betas: (f64, f64),
+    /// Adam weight decay of α.
+    pub weight_decay: f64,
+}
+
+impl Default for DirectGradArgs {
+    fn default() -> Self {
+        let d = DartsArgs::default();
+        DirectGradArgs {
+            lr: d.lr,
+            betas: d.betas,
+            weight_decay: d.weight_decay,
+        }
+    }
+}
+
+impl Args for DirectGradArgs {
+    fn check(&self) -> Result<(), (String, String)> {
         if !(self.lr > 0.0) {
             return Err(("lr".into(), "`lr` must be positive".into()));
         }
@@ -91,13 +130,15 @@ fn copy_all(dst: &[Tensor], src: &[Tensor]) {
 }
 
 /// The gradient of the validation loss with respect to α: first order, or with DARTS's
-/// second-order term (virtual step of size `xi` with the weight optimizer's momentum and decay).
+/// second-order term (virtual step of size `xi` with the weight optimizer's momentum and decay;
+/// the Hessian-vector product by central differences at `hvp_radius / ‖∇w′ L_val‖`).
 pub fn hypergradient(
     model: &Model,
     batch: &ArchBatch<'_>,
     weights: &Optimizer,
     order: u8,
     xi: f64,
+    hvp_radius: f64,
 ) -> Vec<Tensor> {
     let alphas = model.alphas();
     if order == 1 {
@@ -141,7 +182,7 @@ pub fn hypergradient(
             .sum::<f64>()
             .sqrt()
     });
-    let eps = 0.01 / norm.max(1e-12);
+    let eps = hvp_radius / norm.max(1e-12);
     // Central differences of ∇α L_train around w.
     let grad_at = |sign: f64| -> Vec<Tensor> {
         tch::no_grad(|| {
@@ -184,6 +225,10 @@ impl ArchOptimizer for Darts {
         MixKind::SoftmaxSum
     }
 
+    fn arch_optimizer(&mut self) -> &mut Optimizer {
+        &mut self.adam
+    }
+
     fn step(
         &mut self,
         model: &mut Model,
@@ -203,7 +248,14 @@ impl ArchOptimizer for Darts {
             }
         };
         let xi = self.args.xi.unwrap_or_else(|| weights.lr());
-        let grads = hypergradient(model, &b, weights, self.args.order, xi);
+        let grads = hypergradient(
+            model,
+            &b,
+            weights,
+            self.args.order,
+            xi,
+            self.args.hvp_radius,
+        );
         set_alpha_grads(model, &grads);
         self.adam.step();
         Ok(())
@@ -213,17 +265,23 @@ impl ArchOptimizer for Darts {
 pub(crate) fn register(reg: &mut ArchRegistry) -> Result<(), RegistryError> {
     reg.add::<DartsArgs>(
         "DARTS",
-        &["DARTSOptim", "DartsSecondOrder"],
+        &["DARTSOptim"],
         "DARTS: α by gradient descent on the validation loss (order 1 or 2; one-level option).",
         |a, ctx: &ArchContext| Ok(Box::new(Darts::new(a, ctx.alphas()))),
     )?;
-    reg.add::<DartsArgs>(
+    reg.add::<DirectGradArgs>(
         "DirectGrad",
         &["DARTSOneLevel", "DirectGradOptim"],
         "One-level DARTS: α updated with the training loss.",
-        |mut a, ctx: &ArchContext| {
-            a.one_level = true;
-            a.order = 1;
+        |g, ctx: &ArchContext| {
+            let a = DartsArgs {
+                order: 1,
+                one_level: true,
+                lr: g.lr,
+                betas: g.betas,
+                weight_decay: g.weight_decay,
+                ..DartsArgs::default()
+            };
             Ok(Box::new(Darts::new(a, ctx.alphas())))
         },
     )

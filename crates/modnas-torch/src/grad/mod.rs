@@ -47,6 +47,17 @@ pub trait ArchOptimizer: Send {
 
     /// Called at the start of each epoch (temperature schedules).
     fn begin_epoch(&mut self, _model: &Model, _epoch: usize, _epochs: usize) {}
+
+    /// The optimizer of α (for checkpoints).
+    fn arch_optimizer(&mut self) -> &mut Optimizer;
+
+    /// Scalars to checkpoint besides the optimizer (a baseline…).
+    fn extra_state(&self) -> serde_json::Value {
+        serde_json::Value::Null
+    }
+
+    /// Restores [`ArchOptimizer::extra_state`].
+    fn load_extra_state(&mut self, _v: &serde_json::Value) {}
 }
 
 /// What architecture-optimizer builders get.

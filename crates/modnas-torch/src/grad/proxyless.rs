@@ -74,6 +74,10 @@ impl ArchOptimizer for ProxylessNas {
         self.kind
     }
 
+    fn arch_optimizer(&mut self) -> &mut Optimizer {
+        &mut self.adam
+    }
+
     fn step(
         &mut self,
         model: &mut Model,

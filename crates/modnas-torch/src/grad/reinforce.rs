@@ -66,6 +66,18 @@ impl ArchOptimizer for Reinforce {
         MixKind::BinaryGate
     }
 
+    fn arch_optimizer(&mut self) -> &mut Optimizer {
+        &mut self.adam
+    }
+
+    fn extra_state(&self) -> serde_json::Value {
+        serde_json::json!({"baseline": self.baseline})
+    }
+
+    fn load_extra_state(&mut self, v: &serde_json::Value) {
+        self.baseline = v.get("baseline").and_then(|b| b.as_f64());
+    }
+
     fn step(
         &mut self,
         model: &mut Model,

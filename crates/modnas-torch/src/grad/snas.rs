@@ -66,6 +66,10 @@ impl ArchOptimizer for Snas {
         MixKind::GumbelSum
     }
 
+    fn arch_optimizer(&mut self) -> &mut Optimizer {
+        &mut self.adam
+    }
+
     fn begin_epoch(&mut self, model: &Model, epoch: usize, _epochs: usize) {
         let t = self.args.init_temp * (-self.args.anneal_rate * epoch as f64).exp();
         model.control.with(|s| s.temperature = t);

@@ -83,13 +83,53 @@ pub struct Chain {
     pub layers: Vec<Layer>,
 }
 
-impl Op for Chain {
-    fn forward_t(&self, x: &Tensor, train: bool) -> Tensor {
-        let mut h = self.layers[0].forward(x, train);
-        for l in &self.layers[1..] {
-            h = l.forward(&h, train);
+impl Chain {
+    /// Runs layers `start..end` on `x`. A ReLU right after a batch norm works in place: batch
+    /// norm keeps its input, not its output, for the backward pass, so no copy is needed.
+    fn run_range(&self, start: usize, end: usize, x: &Tensor, train: bool) -> Tensor {
+        let mut h = self.layers[start].forward(x, train);
+        for (i, l) in self.layers.iter().enumerate().take(end).skip(start + 1) {
+            h = match (l, &self.layers[i - 1]) {
+                (Layer::Relu, Layer::Bn(_)) => h.relu_(),
+                _ => l.forward(&h, train),
+            };
         }
         h
+    }
+
+    fn run_from(&self, start: usize, x: &Tensor, train: bool) -> Tensor {
+        self.run_range(start, self.layers.len(), x, train)
+    }
+}
+
+impl Op for Chain {
+    fn forward_t(&self, x: &Tensor, train: bool) -> Tensor {
+        self.run_from(0, x, train)
+    }
+    fn leading_relu(&self) -> bool {
+        matches!(self.layers.first(), Some(Layer::Relu)) && self.layers.len() > 1
+    }
+    fn forward_after_relu(&self, xr: &Tensor, train: bool) -> Tensor {
+        self.run_from(1, xr, train)
+    }
+    fn forward_scaled(
+        &self,
+        x: &Tensor,
+        train: bool,
+        s: &Tensor,
+        after_relu: bool,
+    ) -> Option<Tensor> {
+        let n = self.layers.len();
+        let Some(Layer::Bn(bn)) = self.layers.last() else {
+            return None;
+        };
+        let start = usize::from(after_relu && self.leading_relu());
+        let h = if start < n - 1 {
+            self.run_range(start, n - 1, x, train)
+        } else {
+            x.shallow_clone()
+        };
+        Some(bn.forward_scaled(&h, train, s))
     }
     fn op_name(&self) -> String {
         self.name.clone()
@@ -217,21 +257,48 @@ impl FactorizedReduce {
     }
 }
 
-impl Op for FactorizedReduce {
-    fn forward_t(&self, x: &Tensor, train: bool) -> Tensor {
-        let x = if self.relu {
-            x.relu()
-        } else {
-            x.shallow_clone()
-        };
+impl FactorizedReduce {
+    fn reduce(&self, x: &Tensor, train: bool, scale: Option<&Tensor>) -> Tensor {
         let s = x.size();
         // The second path sees the input shifted by one pixel; pad odd sizes to keep shapes equal.
         let shifted = x
             .narrow(2, 1, s[2] - 1)
             .narrow(3, 1, s[3] - 1)
             .constant_pad_nd([0, 1, 0, 1]);
-        let y = Tensor::cat(&[self.a.forward(&x), self.b.forward(&shifted)], 1);
-        self.bn.forward(&y, train)
+        let y = Tensor::cat(&[self.a.forward(x), self.b.forward(&shifted)], 1);
+        match scale {
+            Some(s) => self.bn.forward_scaled(&y, train, s),
+            None => self.bn.forward(&y, train),
+        }
+    }
+}
+
+impl Op for FactorizedReduce {
+    fn forward_t(&self, x: &Tensor, train: bool) -> Tensor {
+        if self.relu {
+            self.reduce(&x.relu(), train, None)
+        } else {
+            self.reduce(x, train, None)
+        }
+    }
+    fn leading_relu(&self) -> bool {
+        self.relu
+    }
+    fn forward_after_relu(&self, xr: &Tensor, train: bool) -> Tensor {
+        self.reduce(xr, train, None)
+    }
+    fn forward_scaled(
+        &self,
+        x: &Tensor,
+        train: bool,
+        s: &Tensor,
+        after_relu: bool,
+    ) -> Option<Tensor> {
+        Some(if self.relu && !after_relu {
+            self.reduce(&x.relu(), train, Some(s))
+        } else {
+            self.reduce(x, train, Some(s))
+        })
     }
     fn op_name(&self) -> String {
         "IDT".into()
@@ -283,10 +350,10 @@ impl Pool {
     }
 }
 
-impl Op for Pool {
-    fn forward_t(&self, x: &Tensor, train: bool) -> Tensor {
+impl Pool {
+    fn pool(&self, x: &Tensor) -> Tensor {
         let pad = self.k / 2;
-        let y = match self.kind {
+        match self.kind {
             PoolKind::Avg => x.avg_pool2d(
                 [self.k, self.k],
                 [self.stride, self.stride],
@@ -302,11 +369,27 @@ impl Op for Pool {
                 [1, 1],
                 false,
             ),
-        };
+        }
+    }
+}
+
+impl Op for Pool {
+    fn forward_t(&self, x: &Tensor, train: bool) -> Tensor {
+        let y = self.pool(x);
         match &self.bn {
             Some(bn) => bn.forward(&y, train),
             None => y,
         }
+    }
+    fn forward_scaled(
+        &self,
+        x: &Tensor,
+        train: bool,
+        s: &Tensor,
+        _after_relu: bool,
+    ) -> Option<Tensor> {
+        let bn = self.bn.as_ref()?;
+        Some(bn.forward_scaled(&self.pool(x), train, s))
     }
     fn op_name(&self) -> String {
         self.name.clone()

@@ -50,6 +50,33 @@ pub enum Primitive {
     MobileV3(i64, i64, bool, bool),
 }
 
+/// The forms of primitive names with their meaning (for `modnas list`).
+pub const FORMS: &[(&str, &str)] = &[
+    (
+        "NIL",
+        "zero (strided when the slot is); skipped by mixed operators",
+    ),
+    (
+        "IDT",
+        "identity; factorized reduce when strided; 1x1 conv when channels differ",
+    ),
+    ("AVG, MAX", "3x3 average / max pooling"),
+    ("AP{k}, MP{k}", "kxk average / max pooling"),
+    ("NC{k}", "kxk convolution"),
+    ("SC{k}", "DARTS separable convolution (applied twice)"),
+    ("SS{k}", "single depthwise-separable convolution"),
+    (
+        "DC{k}, DD{k}",
+        "dilated (2 / 3) depthwise-separable convolution",
+    ),
+    ("FC{k}", "factorized kx1 then 1xk convolution"),
+    ("MB{k}E{e}", "MobileNetV2 inverted residual, expansion e"),
+    (
+        "M3B{k}E{e}[H|S|SH]",
+        "MobileNetV3 block: H hard swish, S squeeze-and-excitation",
+    ),
+];
+
 /// Names covering every kind of primitive (used by tests and `modnas list`).
 pub const CATALOGUE_EXAMPLES: &[&str] = &[
     "NIL", "IDT", "AVG", "MAX", "AP5", "MP5", "NC1", "NC3", "SC3", "SC5", "SS3", "DC3", "DC5",

@@ -6,7 +6,7 @@
 //! see [`build_primitive`] for the catalogue.
 
 mod basic;
-mod catalogue;
+pub mod catalogue;
 mod mobile;
 
 pub use basic::{Chain, FactorizedReduce, Identity, Layer, Pool, PoolKind, Zero};
@@ -30,6 +30,32 @@ pub trait Op: Send + Debug {
 
     /// Calls `f` on every direct child.
     fn children(&self, _f: &mut dyn FnMut(&dyn Op)) {}
+
+    /// Whether the operation begins with a ReLU of its input. Mixed operators then compute that
+    /// ReLU once for all such candidates (one tensor kept for the backward pass instead of one
+    /// per candidate) and call [`Op::forward_after_relu`].
+    fn leading_relu(&self) -> bool {
+        false
+    }
+
+    /// The forward pass from `relu(x)`, already computed (only called when
+    /// [`Op::leading_relu`] is true).
+    fn forward_after_relu(&self, xr: &Tensor, train: bool) -> Tensor {
+        self.forward_t(xr, train)
+    }
+
+    /// `s · self(x)` for a scalar tensor `s`, with `s` folded into the operation's final batch
+    /// norm; `None` when it does not end with one. `x` is already `relu(input)` when
+    /// `after_relu` (see [`Op::leading_relu`]). Mixed operators weight candidates this way.
+    fn forward_scaled(
+        &self,
+        _x: &Tensor,
+        _train: bool,
+        _s: &Tensor,
+        _after_relu: bool,
+    ) -> Option<Tensor> {
+        None
+    }
 
     /// The concrete type.
     fn as_any(&self) -> &dyn Any;

@@ -152,6 +152,57 @@ impl Optimizer {
         }
     }
 
+    /// The state tensors (momentum and second-moment buffers) by name, and the step count.
+    pub fn state(&self) -> (Vec<(String, Tensor)>, i64) {
+        let mut out = Vec::new();
+        for (i, b) in self.buf1.iter().enumerate() {
+            if let Some(t) = b {
+                out.push((format!("m{i}"), t.shallow_clone()));
+            }
+        }
+        for (i, b) in self.buf2.iter().enumerate() {
+            if let Some(t) = b {
+                out.push((format!("v{i}"), t.shallow_clone()));
+            }
+        }
+        (out, self.t)
+    }
+
+    /// Restores [`Optimizer::state`].
+    pub fn load_state(&mut self, named: &[(String, Tensor)], t: i64) -> Result<(), String> {
+        for (name, tensor) in named {
+            let (which, idx) = name.split_at(1);
+            let i: usize = idx
+                .parse()
+                .map_err(|_| format!("bad optimizer state entry `{name}`"))?;
+            let slot = match which {
+                "m" => self.buf1.get_mut(i),
+                "v" => self.buf2.get_mut(i),
+                _ => None,
+            }
+            .ok_or_else(|| {
+                format!(
+                    "optimizer state entry `{name}` does not fit ({} parameters)",
+                    self.params.len()
+                )
+            })?;
+            if tensor.size() != self.params[i].size() {
+                return Err(format!(
+                    "optimizer state entry `{name}` has shape {:?}, the parameter {:?}",
+                    tensor.size(),
+                    self.params[i].size()
+                ));
+            }
+            *slot = Some(
+                tensor
+                    .to_device(self.params[i].device())
+                    .to_kind(self.params[i].kind()),
+            );
+        }
+        self.t = t;
+        Ok(())
+    }
+
     /// Clears the gradients.
     pub fn zero_grad(&self) {
         for p in &self.params {

@@ -161,9 +161,10 @@ pub fn train_step(
     (l.double_value(&[]), logits.detach())
 }
 
-/// Evaluates on every batch of `loader` (one pass).
+/// Evaluates on every example of `loader` (one whole pass from its start).
 pub fn evaluate(model: &Model, loader: &mut Loader) -> Stats {
     let mut s = Stats::default();
+    loader.rewind();
     tch::no_grad(|| {
         while let Some((x, y)) = loader.next_batch(false) {
             let logits = model.forward(&x, false);

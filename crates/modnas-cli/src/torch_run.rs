@@ -1,0 +1,225 @@
+//! Searches and final training on the tensor layer: configurations with a `model:`.
+
+use crate::error::CliError;
+use crate::plan::{JournalKind, check_name, journal_from_node};
+use crate::run::{open_run, stored_seed};
+use crate::{RunFlags, interrupt_flag};
+use modnas_core::config::Node;
+use modnas_core::config::yaml::emit;
+use modnas_core::journal::RunMeta;
+use modnas_core::objective::{Metrics, Objective, Objectives};
+use modnas_core::output::write_atomic;
+use modnas_torch::model::ArchDesc;
+use modnas_torch::routine::{self, RunOpts};
+use std::path::Path;
+
+/// What the run is for.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Purpose {
+    /// An architecture search (`modnas search`).
+    Search,
+    /// Final training of one architecture (`modnas train`).
+    Train,
+}
+
+fn fmt_metrics(m: &Metrics, keys: &[&str]) -> String {
+    keys.iter()
+        .filter_map(|k| m.get(*k).map(|v| format!("{k} {v:.4}")))
+        .collect::<Vec<_>>()
+        .join("  ")
+}
+
+/// Runs (or resumes) a tensor-layer configuration and prints a summary.
+pub fn execute(
+    root: Node,
+    default_name: &str,
+    flags: &RunFlags,
+    arch: Option<ArchDesc>,
+    purpose: Purpose,
+    config_files: &[&Path],
+) -> Result<(), CliError> {
+    let name_hint = flags
+        .name
+        .clone()
+        .or_else(|| {
+            root.get("name")
+                .and_then(|n| n.as_str().map(str::to_string))
+        })
+        .unwrap_or_else(|| default_name.to_string());
+    let stored = if flags.fresh {
+        None
+    } else {
+        stored_seed(&flags.runs_dir, &name_hint)
+    };
+    let has_arch = arch.is_some() || root.get("arch_desc").is_some();
+    if purpose == Purpose::Train && !has_arch {
+        return Err(CliError::Usage(
+            "`modnas train` needs the architecture to train: pass --arch runs/NAME/best.yaml (or set `arch_desc:` in the configuration)".into(),
+        ));
+    }
+    let mut plan = routine::build(
+        &root,
+        default_name,
+        flags.name.as_deref(),
+        flags.seed,
+        stored,
+        arch,
+    )?;
+    check_name(&plan.name).map_err(CliError::Usage)?;
+    let kind = match &plan.journal {
+        Some(n) => journal_from_node(n)?,
+        None => JournalKind::Sqlite(modnas_store::Sync::Process),
+    };
+    let run_dir = flags.runs_dir.join(&plan.name);
+    let meta = RunMeta {
+        name: plan.name.clone(),
+        seed: plan.seed,
+        config: plan.identity.clone(),
+        space: serde_json::json!([]),
+    };
+    let mut journal = open_run(&run_dir, kind, flags.fresh, &meta)?;
+    crate::logging::set_log_file(&run_dir.join("search.log"));
+    write_atomic(&run_dir.join("config.yaml"), &emit(&plan.resolved))
+        .map_err(|e| CliError::Runtime(format!("cannot write config.yaml: {e}")))?;
+    let what = match (&plan.optim, purpose) {
+        (_, Purpose::Train) => "training".to_string(),
+        (Some(o), _) => format!("searching with {}", o.name),
+        (None, _) => "training a fixed architecture".to_string(),
+    };
+    tracing::info!(
+        "{what}: run `{}` in {} (seed {}, device {:?})",
+        plan.name,
+        run_dir.display(),
+        plan.seed,
+        plan.device
+    );
+    let interrupt = interrupt_flag();
+    let started = std::time::Instant::now();
+    let mut on_epoch = |estim: &str, epoch: usize, epochs: usize, m: &Metrics| {
+        println!(
+            "[{estim}] epoch {}/{epochs}  {}  ({:.1} s)",
+            epoch + 1,
+            fmt_metrics(m, &["train_loss", "train_acc", "val_acc", "test_acc"]),
+            m.get("seconds").copied().unwrap_or(0.0)
+        );
+    };
+    let outcome = routine::run(
+        &mut plan,
+        journal.as_mut(),
+        RunOpts {
+            run_dir: Some(&run_dir),
+            interrupt: &interrupt,
+            on_epoch: &mut on_epoch,
+        },
+    )
+    .map_err(CliError::Runtime)?;
+
+    let mut best = serde_json::Map::new();
+    best.insert("name".into(), serde_json::json!(plan.name));
+    best.insert("seed".into(), serde_json::json!(plan.seed));
+    best.insert(
+        "purpose".into(),
+        serde_json::json!(match purpose {
+            Purpose::Search => "search",
+            Purpose::Train => "train",
+        }),
+    );
+    best.insert("epochs".into(), serde_json::json!(outcome.trials.len()));
+    best.insert("params".into(), serde_json::json!(outcome.n_params));
+    best.insert("metrics".into(), serde_json::json!(outcome.last));
+    if let Some(t) = &outcome.test {
+        best.insert("test".into(), serde_json::json!(t));
+    }
+    best.insert(
+        "arch".into(),
+        serde_json::Value::Object(outcome.arch.clone()),
+    );
+    write_atomic(
+        &run_dir.join("best.yaml"),
+        &emit(&serde_json::Value::Object(best)),
+    )
+    .map_err(|e| CliError::Runtime(format!("cannot write best.yaml: {e}")))?;
+    let mut files = vec!["best.yaml", "config.yaml"];
+    if plan.report {
+        let space = routine::journal_space();
+        let objectives = Objectives(vec![Objective::maximize("val_acc")]);
+        let mut facts = vec![
+            ("seed".into(), plan.seed.to_string()),
+            ("weights".into(), outcome.n_params.to_string()),
+        ];
+        if let Some(o) = &plan.optim {
+            facts.push(("optimizer".into(), o.name.clone()));
+        }
+        facts.push((
+            "architecture".into(),
+            serde_json::Value::Object(outcome.arch.clone()).to_string(),
+        ));
+        let html = crate::report_cmd::render(
+            &plan.name,
+            &space,
+            &objectives,
+            &outcome.trials,
+            None,
+            facts,
+        );
+        write_atomic(&run_dir.join("report.html"), &html)
+            .map_err(|e| CliError::Runtime(format!("cannot write report.html: {e}")))?;
+        files.push("report.html");
+    }
+    if matches!(kind, JournalKind::Sqlite(_)) {
+        files.push("journal.sqlite");
+    }
+
+    println!(
+        "run `{}`: {} epochs ({:.1} s this session), {} weights",
+        plan.name,
+        outcome.trials.len(),
+        started.elapsed().as_secs_f64(),
+        outcome.n_params
+    );
+    println!(
+        "final: {}",
+        fmt_metrics(&outcome.last, &["train_acc", "val_acc", "val_acc5"])
+    );
+    if let Some(t) = &outcome.test {
+        println!(
+            "test accuracy: {:.2}% (top-5 {:.2}%)",
+            t.get("test_acc").copied().unwrap_or(f64::NAN),
+            t.get("test_acc5").copied().unwrap_or(f64::NAN)
+        );
+    }
+    if purpose == Purpose::Search && plan.optim.is_some() {
+        println!("architecture:");
+        for (k, v) in &outcome.arch {
+            let v = match v {
+                serde_json::Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            println!("  {k}: {v}");
+        }
+    }
+    println!("results in {}/ ({})", run_dir.display(), files.join(", "));
+    if purpose == Purpose::Search && plan.optim.is_some() && !outcome.interrupted {
+        let cfgs: Vec<String> = config_files
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect();
+        println!(
+            "train it: modnas train {} --arch {}",
+            cfgs.join(" "),
+            run_dir.join("best.yaml").display()
+        );
+    }
+    if outcome.interrupted {
+        return Err(CliError::Interrupted(format!(
+            "interrupted after {} epochs; every finished epoch is saved with a checkpoint. Rerun the same command to resume.",
+            outcome.trials.len()
+        )));
+    }
+    Ok(())
+}
+
+/// Reads `--arch FILE`.
+pub fn load_arch(path: &Path) -> Result<ArchDesc, CliError> {
+    Ok(routine::load_arch_desc(path)?)
+}

@@ -1,0 +1,92 @@
+//! Shared helpers of the tensor-layer tests.
+#![allow(dead_code)]
+
+use modnas_core::config::{ComponentSpec, yaml::parse_str};
+use modnas_torch::backbones::{Backbone, BackboneContext, registry};
+use modnas_torch::mixed::MixKind;
+use modnas_torch::model::{Conversion, Model, ModelOptions};
+use modnas_torch::ops::OpStyle;
+use tch::{Device, Kind, Tensor};
+
+/// A backbone from a YAML `model:` value.
+pub fn backbone(model_yaml: &str) -> Box<dyn Backbone> {
+    let n = parse_str("test", &format!("model: {model_yaml}")).expect("valid YAML");
+    let spec = ComponentSpec::parse(n.get("model").expect("model"), "model").expect("spec");
+    registry()
+        .build(&spec, &BackboneContext)
+        .expect("backbone builds")
+}
+
+/// A small ConvNet (1×8×8 inputs, widths 4 and 6) with mixed operators of `kind`.
+pub fn tiny_convnet(kind: MixKind, candidates: &[&str], seed: u64) -> Model {
+    let bb = backbone(
+        "{type: ConvNet, args: {chn_in: 1, image_size: 8, widths: [4, 6], blocks: 1, n_classes: 3}}",
+    );
+    Model::build(
+        bb.as_ref(),
+        &ModelOptions {
+            conversion: Conversion::Mixed {
+                kind,
+                candidates: Some(candidates.iter().map(|s| s.to_string()).collect()),
+            },
+            style: OpStyle::default(),
+            seed,
+            device: Device::Cpu,
+        },
+    )
+    .expect("model builds")
+}
+
+/// A batch of `n` double-precision 1×8×8 inputs and labels of 3 classes.
+pub fn batch(n: i64, seed: i64) -> (Tensor, Tensor) {
+    tch::manual_seed(seed);
+    (
+        Tensor::randn([n, 1, 8, 8], (Kind::Double, Device::Cpu)),
+        Tensor::randint(3, [n], (Kind::Int64, Device::Cpu)),
+    )
+}
+
+/// Flattens tensors into one vector of f64.
+pub fn flat(ts: &[Tensor]) -> Vec<f64> {
+    ts.iter()
+        .flat_map(|t| Vec::<f64>::try_from(t.to_kind(Kind::Double).flatten(0, -1)).expect("f64"))
+        .collect()
+}
+
+/// Central finite differences of `f` with respect to every element of `params`.
+pub fn finite_differences(params: &[Tensor], h: f64, mut f: impl FnMut() -> f64) -> Vec<f64> {
+    let mut out = Vec::new();
+    for p in params {
+        let n = p.numel() as i64;
+        let flat = p.view([-1]);
+        for i in 0..n {
+            let orig = tch::no_grad(|| flat.get(i).double_value(&[]));
+            let set = |v: f64| {
+                tch::no_grad(|| {
+                    let _ = flat.get(i).fill_(v);
+                })
+            };
+            set(orig + h);
+            let plus = f();
+            set(orig - h);
+            let minus = f();
+            set(orig);
+            out.push((plus - minus) / (2.0 * h));
+        }
+    }
+    out
+}
+
+/// Asserts that `got` matches `want` to `rel` of the largest magnitude.
+pub fn assert_close(got: &[f64], want: &[f64], rel: f64, what: &str) {
+    assert_eq!(got.len(), want.len(), "{what}: lengths");
+    let scale = want.iter().fold(0.0f64, |m, v| m.max(v.abs())).max(1e-12);
+    let err = got
+        .iter()
+        .zip(want)
+        .fold(0.0f64, |m, (a, b)| m.max((a - b).abs()));
+    assert!(
+        err <= rel * scale,
+        "{what}: max error {err:.3e} > {rel} × {scale:.3e}\n got  {got:?}\n want {want:?}"
+    );
+}

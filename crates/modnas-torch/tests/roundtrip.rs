@@ -1,0 +1,175 @@
+//! Export → reload: an architecture description exported from a supernet rebuilds exactly the
+//! chosen network, which computes what the supernet computes with those choices.
+
+mod common;
+
+use common::backbone;
+use modnas_core::param::{Assignment, Domain, ParamValue, Value};
+use modnas_torch::backbones::Backbone;
+use modnas_torch::mixed::MixKind;
+use modnas_torch::model::{ArchDesc, Conversion, Model, ModelOptions, share_key};
+use modnas_torch::ops::{Op, OpStyle};
+use tch::{Device, Kind, Tensor};
+
+fn build(bb: &dyn Backbone, conversion: Conversion, seed: u64) -> Model {
+    Model::build(
+        bb,
+        &ModelOptions {
+            conversion,
+            style: OpStyle::default(),
+            seed,
+            device: Device::Cpu,
+        },
+    )
+    .expect("model builds")
+}
+
+/// Copies every variable of `dst` (weights and batch-norm statistics) from `src`, by name.
+fn copy_weights(dst: &Model, src: &Model) {
+    let from = src.vs.variables();
+    tch::no_grad(|| {
+        for (name, t) in dst.vs.variables() {
+            let s = from.get(&name).unwrap_or_else(|| {
+                panic!("`{name}` of the rebuilt network is not in the supernet")
+            });
+            assert_eq!(t.size(), s.size(), "shape of `{name}`");
+            t.shallow_clone().copy_(s);
+        }
+    });
+}
+
+fn max_diff(a: &Tensor, b: &Tensor) -> f64 {
+    (a - b).abs().max().double_value(&[])
+}
+
+fn check(bb: &dyn Backbone, candidates: Option<&[&str]>, shape: [i64; 4]) -> ArchDesc {
+    let cands = candidates.map(|c| c.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+    let sup = build(
+        bb,
+        Conversion::Mixed {
+            kind: MixKind::SoftmaxSum,
+            candidates: cands.clone(),
+        },
+        1,
+    );
+    // A random architecture distribution, so that the export is not the first candidate everywhere.
+    tch::manual_seed(42);
+    tch::no_grad(|| {
+        for a in sup.alphas() {
+            a.shallow_clone()
+                .copy_(&(Tensor::randn(a.size(), (Kind::Float, Device::Cpu)) * 3.0));
+        }
+    });
+    let desc = sup.export();
+    let fixed = build(bb, Conversion::Fixed(desc.clone()), 2);
+    // Exactly the chosen operations, slot by slot.
+    for s in fixed.slots.all() {
+        let want = desc
+            .get(s.name())
+            .or_else(|| desc.get(&share_key(&s)))
+            .and_then(|v| v.as_str())
+            .unwrap_or_else(|| panic!("no entry for `{}`", s.name()));
+        assert_eq!(s.op_name(), want, "slot `{}`", s.name());
+    }
+    // The same network as the supernet with those choices made by `Index` operators.
+    let idx = build(
+        bb,
+        Conversion::Mixed {
+            kind: MixKind::Index,
+            candidates: cands,
+        },
+        1,
+    );
+    let mut idx = idx;
+    let values: Vec<ParamValue> = idx
+        .space
+        .params()
+        .iter()
+        .map(|p| {
+            let op = desc[&p.name].as_str().expect("operation name");
+            match &p.domain {
+                Domain::Categorical { choices } => ParamValue::Choice(
+                    choices
+                        .iter()
+                        .position(|c| *c == Value::Str(op.to_string()))
+                        .unwrap_or_else(|| panic!("`{op}` is not a candidate of `{}`", p.name)),
+                ),
+                other => panic!("unexpected domain {other:?}"),
+            }
+        })
+        .collect();
+    idx.apply(&Assignment(values)).expect("assignment applies");
+    copy_weights(&fixed, &sup);
+    copy_weights(&idx, &sup);
+    tch::manual_seed(7);
+    let x = Tensor::randn(shape, (Kind::Float, Device::Cpu));
+    let (a, b) = tch::no_grad(|| (fixed.forward(&x, false), idx.forward(&x, false)));
+    assert_eq!(max_diff(&a, &b), 0.0, "evaluation outputs differ");
+    // Training mode (batch statistics; dropout draws the same masks from the same seed).
+    let (a, b) = tch::no_grad(|| {
+        tch::manual_seed(9);
+        let a = fixed.forward(&x, true);
+        tch::manual_seed(9);
+        (a, idx.forward(&x, true))
+    });
+    assert_eq!(max_diff(&a, &b), 0.0, "training-mode outputs differ");
+    // The rebuilt network keeps only the chosen operations' weights.
+    assert!(fixed.n_params() < sup.n_params());
+    desc
+}
+
+#[test]
+fn darts_cells_export_top_two_edges_and_rebuild_exactly() {
+    let bb =
+        backbone("{type: DARTS, args: {chn_in: 1, chn: 4, layers: 3, nodes: 3, image_size: 8}}");
+    let desc = check(bb.as_ref(), None, [3, 1, 8, 8]);
+    // Every node of both cell kinds keeps exactly two non-zero incoming edges.
+    for kind in ["normal", "reduce"] {
+        for node in 2..5 {
+            let kept = desc
+                .iter()
+                .filter(|(k, v)| {
+                    k.starts_with(&format!("{kind}-node{node}-")) && v.as_str() != Some("NIL")
+                })
+                .count();
+            assert_eq!(kept, 2, "{kind} node {node}: {desc:?}");
+        }
+    }
+}
+
+#[test]
+fn convnet_resnet_and_mobilenet_rebuild_exactly() {
+    let convnet =
+        backbone("{type: ConvNet, args: {chn_in: 1, image_size: 8, widths: [4, 8], blocks: 2}}");
+    check(
+        convnet.as_ref(),
+        Some(&["NC1", "NC3", "SC3", "DC3", "MAX", "IDT"]),
+        [2, 1, 8, 8],
+    );
+    let resnet =
+        backbone("{type: ResNet, args: {blocks: [1, 1], width: 4, chn_in: 3, image_size: 8}}");
+    check(resnet.as_ref(), None, [2, 3, 8, 8]);
+    let mbv2 = backbone("{type: CIFAR-MobileNetV2, args: {image_size: 16, n_classes: 4}}");
+    check(mbv2.as_ref(), None, [2, 3, 16, 16]);
+}
+
+#[test]
+fn a_description_written_to_yaml_and_read_back_rebuilds_the_same_network() {
+    let bb =
+        backbone("{type: ConvNet, args: {chn_in: 1, image_size: 8, widths: [4, 8], blocks: 1}}");
+    let desc = check(bb.as_ref(), Some(&["NC3", "SC3", "DC3"]), [2, 1, 8, 8]);
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let path = dir.path().join("best.yaml");
+    let text = modnas_core::config::yaml::emit(
+        &serde_json::json!({"metrics": {"val_acc": 50.0}, "arch": desc}),
+    );
+    std::fs::write(&path, text).expect("write");
+    let back = modnas_torch::routine::load_arch_desc(&path).expect("reads back");
+    assert_eq!(back, desc);
+    let a = build(bb.as_ref(), Conversion::Fixed(back), 5);
+    let b = build(bb.as_ref(), Conversion::Fixed(desc), 5);
+    let x = Tensor::randn([2, 1, 8, 8], (Kind::Float, Device::Cpu));
+    let (ya, yb) = tch::no_grad(|| (a.forward(&x, false), b.forward(&x, false)));
+    assert_eq!(max_diff(&ya, &yb), 0.0);
+    let _ = a.net.op_name();
+}
