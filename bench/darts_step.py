@@ -8,7 +8,7 @@ The script times it, then runs `darts_step` (the same network built from modnas 
 same settings, and prints the ratios. The PyTorch supernet also runs a second time in the
 channels-last memory layout (which modnas uses on the CPU), so that this gain is shown apart.
 
-    .venv/bin/python bench/darts_step.py [--chn 16 --layers 5 --batch 64 --steps 20 --threads 2]
+    .venv/bin/python bench/darts_step.py [--chn 16 --layers 5 --batch 64 --steps 20 --threads 2] [--ablation]
 
 Peak memory is the peak resident set of the process during the steps (warm-up and timed) minus
 the resident set once the network and the batches exist, measured the same way in both.
@@ -246,6 +246,7 @@ def main():
     p.add_argument("--binary", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "target", "release", "darts_step"))
     p.add_argument("--only-pytorch", action="store_true", help="run the PyTorch supernet only (internal)")
     p.add_argument("--channels-last", action="store_true", help="the PyTorch supernet in the channels-last layout")
+    p.add_argument("--ablation", action="store_true", help="also run modnas with each of its optimisations undone")
     a = p.parse_args()
     if a.only_pytorch:
         print(json.dumps(run_pytorch(a)))
@@ -278,6 +279,19 @@ def main():
             f"speed-up {b['ms_per_step'] / ours['ms_per_step']:.2f}x;  peak memory {b['peak_mb']:6.0f} MiB -> "
             f"{ours['peak_mb']:6.0f} MiB: ratio {ours['peak_mb'] / max(b['peak_mb'], 1e-9):.2f}"
         )
+    if a.ablation:
+        print("  modnas with one optimisation undone (time per step, peak memory):")
+        switches = [
+            ("all on", []),
+            ("NCHW layout (no channels-last)", ["--contiguous"]),
+            ("weights multiplied, not folded into batch norm", ["--no-fold"]),
+            ("ReLU per candidate, not shared", ["--no-shared-relu"]),
+            ("zero operation computed", ["--with-zero"]),
+            ("all four undone", ["--contiguous", "--no-fold", "--no-shared-relu", "--with-zero"]),
+        ]
+        for label, flags in switches:
+            r = last_json([a.binary] + shared + flags)
+            print(f"    {label:<48} {r['ms_per_step']:7.1f} ms  {r['peak_mb']:6.0f} MiB")
     return 0
 
 

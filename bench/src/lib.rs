@@ -150,6 +150,21 @@ pub fn mann_whitney(a: &[f64], b: &[f64]) -> (f64, f64) {
     (u / (na * nb), normal_sf(z))
 }
 
+/// The integer after `name` on the command line, or `default`.
+pub fn int_arg(args: &[String], name: &str, default: i64) -> i64 {
+    match args
+        .iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+    {
+        Some(v) => v.parse().unwrap_or_else(|_| {
+            eprintln!("{name} takes an integer, not `{v}`");
+            std::process::exit(2)
+        }),
+        None => default,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -5,10 +5,12 @@
 //!
 //! ```text
 //! darts_step [--chn 16] [--layers 5] [--nodes 4] [--batch 64] [--size 28] [--chn-in 1]
-//!            [--steps 20] [--warmup 3] [--threads 2] [--order 1] [--contiguous]
+//!            [--steps 20] [--warmup 3] [--threads 2] [--order 1]
+//!            [--contiguous] [--with-zero] [--no-shared-relu] [--no-fold]
 //! ```
 //! Prints one JSON line: `{"ms_per_step": …, "peak_mb": …, …}`.
 
+use modnas_benchmarks::int_arg;
 use modnas_core::config::ComponentSpec;
 use modnas_core::config::yaml::parse_str;
 use modnas_torch::backbones::{BackboneContext, registry};
@@ -19,17 +21,6 @@ use modnas_torch::ops::OpStyle;
 use modnas_torch::train::{TrainArgs, train_step, weight_optimizer};
 use std::time::Instant;
 use tch::{Device, Kind, Tensor};
-
-fn arg(args: &[String], name: &str, default: i64) -> i64 {
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .map(|v| {
-            v.parse()
-                .unwrap_or_else(|_| panic!("{name} takes an integer"))
-        })
-        .unwrap_or(default)
-}
 
 /// Resident set size and its peak, in MiB, from /proc/self/status.
 fn rss_mb() -> (f64, f64) {
@@ -47,16 +38,16 @@ fn rss_mb() -> (f64, f64) {
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let chn = arg(&args, "--chn", 16);
-    let layers = arg(&args, "--layers", 5);
-    let nodes = arg(&args, "--nodes", 4);
-    let batch = arg(&args, "--batch", 64);
-    let size = arg(&args, "--size", 28);
-    let chn_in = arg(&args, "--chn-in", 1);
-    let steps = arg(&args, "--steps", 20);
-    let warmup = arg(&args, "--warmup", 3);
-    let threads = arg(&args, "--threads", 2);
-    let order = arg(&args, "--order", 1);
+    let chn = int_arg(&args, "--chn", 16);
+    let layers = int_arg(&args, "--layers", 5);
+    let nodes = int_arg(&args, "--nodes", 4);
+    let batch = int_arg(&args, "--batch", 64);
+    let size = int_arg(&args, "--size", 28);
+    let chn_in = int_arg(&args, "--chn-in", 1);
+    let steps = int_arg(&args, "--steps", 20);
+    let warmup = int_arg(&args, "--warmup", 3);
+    let threads = int_arg(&args, "--threads", 2);
+    let order = int_arg(&args, "--order", 1);
     tch::set_num_threads(threads as i32);
     tch::set_num_interop_threads(1);
 
@@ -85,9 +76,16 @@ fn main() {
         },
     )
     .expect("supernet");
-    if args.iter().any(|a| a == "--contiguous") {
+    // Switches that undo one optimisation each, to measure what it gives.
+    let off = |flag: &str| args.iter().any(|a| a == flag);
+    if off("--contiguous") {
         model.channels_last = false;
     }
+    model.control.with(|s| {
+        s.sum.skip_zero = !off("--with-zero");
+        s.sum.share_relu = !off("--no-shared-relu");
+        s.sum.fold_weight = !off("--no-fold");
+    });
     let train = TrainArgs::default();
     let mut weights = weight_optimizer(&model, &train);
     let optim_node = parse_str(

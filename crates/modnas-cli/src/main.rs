@@ -95,8 +95,9 @@ struct TrainArgs {
     /// Configuration files with a `model:`, merged in order; their `train:` sections apply.
     #[arg(required = true, value_name = "CONFIG")]
     configs: Vec<PathBuf>,
-    /// The architecture: a `best.yaml` written by a search, or a map from slots to operations.
-    #[arg(long, value_name = "FILE")]
+    /// The architecture: a `best.yaml` written by a search, a map from slots to operations, or
+    /// `random` for a uniformly random one of the search space (drawn with the run's seed).
+    #[arg(long, value_name = "FILE|random")]
     arch: Option<PathBuf>,
     #[command(flatten)]
     run: RunFlags,

@@ -29,12 +29,20 @@ fn fmt_metrics(m: &Metrics, keys: &[&str]) -> String {
         .join("  ")
 }
 
+/// The architecture to train.
+pub enum ArchChoice {
+    /// From `--arch FILE`.
+    Given(ArchDesc),
+    /// `--arch random`.
+    Random,
+}
+
 /// Runs (or resumes) a tensor-layer configuration and prints a summary.
 pub fn execute(
     root: Node,
     default_name: &str,
     flags: &RunFlags,
-    arch: Option<ArchDesc>,
+    arch: Option<ArchChoice>,
     purpose: Purpose,
     config_files: &[&Path],
 ) -> Result<(), CliError> {
@@ -57,6 +65,26 @@ pub fn execute(
             "`modnas train` needs the architecture to train: pass --arch runs/NAME/best.yaml (or set `arch_desc:` in the configuration)".into(),
         ));
     }
+    let arch = match arch {
+        Some(ArchChoice::Random) => {
+            let space = routine::build(
+                &root,
+                default_name,
+                flags.name.as_deref(),
+                flags.seed,
+                stored,
+                None,
+            )?;
+            let desc = routine::random_arch(&space, space.seed).map_err(CliError::Runtime)?;
+            tracing::info!(
+                "a random architecture of the search space (seed {})",
+                space.seed
+            );
+            Some(desc)
+        }
+        Some(ArchChoice::Given(d)) => Some(d),
+        None => None,
+    };
     let mut plan = routine::build(
         &root,
         default_name,
@@ -190,12 +218,20 @@ pub fn execute(
     }
     if purpose == Purpose::Search && plan.optim.is_some() {
         println!("architecture:");
+        let mut zero = 0;
         for (k, v) in &outcome.arch {
             let v = match v {
                 serde_json::Value::String(s) => s.clone(),
                 other => other.to_string(),
             };
-            println!("  {k}: {v}");
+            if v == "NIL" {
+                zero += 1;
+            } else {
+                println!("  {k}: {v}");
+            }
+        }
+        if zero > 0 {
+            println!("  ({zero} more entries are NIL, the zero operation; best.yaml lists all)");
         }
     }
     println!("results in {}/ ({})", run_dir.display(), files.join(", "));
@@ -219,7 +255,10 @@ pub fn execute(
     Ok(())
 }
 
-/// Reads `--arch FILE`.
-pub fn load_arch(path: &Path) -> Result<ArchDesc, CliError> {
-    Ok(routine::load_arch_desc(path)?)
+/// Reads `--arch FILE` (or `--arch random`).
+pub fn load_arch(path: &Path) -> Result<ArchChoice, CliError> {
+    if path.as_os_str() == "random" {
+        return Ok(ArchChoice::Random);
+    }
+    Ok(ArchChoice::Given(routine::load_arch_desc(path)?))
 }

@@ -96,17 +96,8 @@ fn every_gradient_method_is_one_line_away_and_its_result_trains() {
     }
     // The found network trains from scratch and is tested.
     let arch = runs.join("m0").join("best.yaml");
-    let (code, out, err) = run(
-        &[
-            "train",
-            cfg,
-            "--arch",
-            arch.to_str().expect("path"),
-            "--name",
-            "final",
-        ],
-        &runs,
-    );
+    let arch = arch.to_str().expect("path");
+    let (code, out, err) = run(&["train", cfg, "--arch", arch, "--name", "final"], &runs);
     assert_eq!(code, 0, "{out}\n{err}");
     assert!(out.contains("test accuracy:"), "{out}");
     let b = best(&runs, "final");
@@ -117,6 +108,23 @@ fn every_gradient_method_is_one_line_away_and_its_result_trains() {
         best(&runs, "m0")["arch"],
         "the trained architecture is the searched one"
     );
+    // The derived network can start from the supernet's weights (same variable names).
+    let w = runs.join("m0/checkpoints/last/weights.ot");
+    let o = format!("init_from={}", w.display());
+    let (code, out, err) = run(
+        &["train", cfg, "--arch", arch, "--name", "warm", "-o", &o],
+        &runs,
+    );
+    assert_eq!(code, 0, "{out}\n{err}");
+    let line = err
+        .lines()
+        .find(|l| l.contains("initialised"))
+        .unwrap_or_else(|| panic!("{err}"));
+    let n: usize = line
+        .split_whitespace()
+        .find_map(|w| w.parse().ok())
+        .expect("a count");
+    assert!(n > 0, "{line}");
 }
 
 #[test]
@@ -301,4 +309,43 @@ fn train_without_an_architecture_says_how_to_give_one() {
     let (code, err) = failing("", &[], "train", None);
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("--arch"), "{err}");
+}
+
+#[test]
+fn a_macs_penalty_steers_the_search_to_cheaper_operations() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let cfg = write(dir.path(), "tiny.yaml", TINY);
+    let cfg = cfg.to_str().expect("path");
+    let runs = dir.path().join("runs");
+    let cands = "candidates=[NC1, NC7]";
+    let (code, out, err) = run(&["search", cfg, "-o", cands, "--name", "plain"], &runs);
+    assert_eq!(code, 0, "{out}\n{err}");
+    let (code, out, err) = run(
+        &[
+            "search",
+            cfg,
+            "-o",
+            cands,
+            "-o",
+            "macs_penalty=50",
+            "--name",
+            "cheap",
+        ],
+        &runs,
+    );
+    assert_eq!(code, 0, "{out}\n{err}");
+    let cheap = best(&runs, "cheap");
+    for (slot, op) in cheap["arch"].as_object().expect("arch") {
+        assert_eq!(
+            op, "NC1",
+            "{slot}: the penalty should pick the 1×1 convolution"
+        );
+    }
+    let macs = |b: &serde_json::Value| b["metrics"]["macs_m"].as_f64().expect("macs_m");
+    assert!(
+        macs(&cheap) < macs(&best(&runs, "plain")),
+        "expected MACs {} (penalised) vs {}",
+        macs(&cheap),
+        macs(&best(&runs, "plain"))
+    );
 }

@@ -4,8 +4,9 @@
 //! cargo run --release -p modnas-torch --example own_network
 //! ```
 //!
-//! The network is plain `tch::nn`. Making it searchable takes the lines marked `NAS`: the layer
-//! becomes a slot, the network is wrapped, and a search runs with a few lines of settings.
+//! The network is plain `tch::nn`. Making it searchable takes the lines marked `NAS` and the two
+//! settings lines after them (nine in all): the layer becomes a slot, the network is wrapped, and
+//! a search runs with a few lines of settings.
 
 use modnas_torch::backbones::from_fn;
 use modnas_torch::slot::{Slot, SlotSet};
@@ -61,7 +62,7 @@ fn main() -> Result<(), String> {
         estim: {search: {type: SuperNet, args: {epochs: 2}}}
     "#,
     )?; // NAS
-    println!("conv2 kernel: {}", found.arch["conv2"]); // NAS
+    println!("conv2: {}", found.arch["conv2"].as_str().unwrap_or("?")); // NAS
     println!(
         "validation accuracy of the supernet: {:.2}%",
         found.last["val_acc"]

@@ -214,19 +214,19 @@ impl Op for DagLayer {
 /// stride and the channel change.
 #[derive(Debug)]
 pub struct MultiChainLayer {
+    name: String,
     chains: Vec<Vec<Slot>>,
     merger: Merge,
 }
 
 impl MultiChainLayer {
-    /// `n_chain` chains of `n_nodes` slots each.
-    #[allow(clippy::too_many_arguments)]
+    /// `n_chain` chains of `n_nodes` slots each, standing in for the slot `outer` as its candidate
+    /// `tag`: its shape, extra arguments and share group carry over, and slot `c`/`n` is
+    /// `{outer}.{tag}-chain{c}-node{n}` (in share group `{group}.{tag}-chain{c}-node{n}`).
     pub fn new(
         slots: &SlotSet,
-        name: &str,
-        chn_in: i64,
-        chn_out: i64,
-        stride: i64,
+        tag: &str,
+        outer: &SlotSpec,
         n_chain: usize,
         n_nodes: usize,
         merger: Merge,
@@ -236,16 +236,28 @@ impl MultiChainLayer {
                 (0..n_nodes)
                     .map(|n| {
                         let (ci, s) = if n == 0 {
-                            (chn_in, stride)
+                            (outer.chn_in, outer.stride)
                         } else {
-                            (chn_out, 1)
+                            (outer.chn_out, 1)
                         };
-                        slots.slot(&format!("{name}-chain{c}-node{n}"), ci, chn_out, s)
+                        let suffix = format!(".{tag}-chain{c}-node{n}");
+                        slots.slot_with(SlotSpec {
+                            name: format!("{}{suffix}", outer.name),
+                            chn_in: ci,
+                            chn_out: outer.chn_out,
+                            stride: s,
+                            kwargs: outer.kwargs.clone(),
+                            share: outer.share.as_ref().map(|g| format!("{g}{suffix}")),
+                        })
                     })
                     .collect()
             })
             .collect();
-        MultiChainLayer { chains, merger }
+        MultiChainLayer {
+            name: tag.to_string(),
+            chains,
+            merger,
+        }
     }
 }
 
@@ -265,7 +277,7 @@ impl Op for MultiChainLayer {
         merge(self.merger, &outs)
     }
     fn op_name(&self) -> String {
-        "MultiChain".into()
+        self.name.clone()
     }
     fn children(&self, f: &mut dyn FnMut(&dyn Op)) {
         for c in &self.chains {

@@ -111,6 +111,29 @@ pub struct MixSettings {
     pub fixed_uniform: bool,
     /// Random generator for path sampling.
     pub rng: modnas_core::seed::Rng,
+    /// How weighted sums are computed (all on by default; switches for measurements).
+    pub sum: SumOptions,
+}
+
+/// How mixed operators compute weighted sums of candidates.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SumOptions {
+    /// Leave out the zero operation (it adds nothing).
+    pub skip_zero: bool,
+    /// Compute the ReLU that several candidates start with once.
+    pub share_relu: bool,
+    /// Fold each candidate's weight into its final batch norm.
+    pub fold_weight: bool,
+}
+
+impl Default for SumOptions {
+    fn default() -> Self {
+        SumOptions {
+            skip_zero: true,
+            share_relu: true,
+            fold_weight: true,
+        }
+    }
 }
 
 /// Handle on the shared settings.
@@ -125,6 +148,7 @@ impl MixControl {
             gate_mode: GateMode::Sample,
             fixed_uniform: false,
             rng: modnas_core::seed::rng_from_seed(seed),
+            sum: SumOptions::default(),
         })))
     }
 
@@ -291,16 +315,18 @@ impl MixedOp {
         paths: &[(usize, i64)],
         train: bool,
     ) -> Option<Tensor> {
+        let o = self.control.with(|s| s.sum);
         let live: Vec<(usize, i64)> = paths
             .iter()
             .copied()
-            .filter(|&(i, _)| !is_zero_name(&self.names[i]))
+            .filter(|&(i, _)| !o.skip_zero || !is_zero_name(&self.names[i]))
             .collect();
-        let shared = live
-            .iter()
-            .filter(|&&(i, _)| self.ops[i].leading_relu())
-            .count()
-            >= 2;
+        let shared = o.share_relu
+            && live
+                .iter()
+                .filter(|&&(i, _)| self.ops[i].leading_relu())
+                .count()
+                >= 2;
         let xr = shared.then(|| x.relu());
         let mut out: Option<Tensor> = None;
         for (i, k) in live {
@@ -312,7 +338,12 @@ impl MixedOp {
             };
             let wk = w.get(k);
             // The weight folds into a final batch norm where there is one.
-            let y = match op.forward_scaled(input, train, &wk, after_relu) {
+            let folded = if o.fold_weight {
+                op.forward_scaled(input, train, &wk, after_relu)
+            } else {
+                None
+            };
+            let y = match folded {
                 Some(y) => y,
                 None if after_relu => op.forward_after_relu(input, train) * wk,
                 None => op.forward_t(input, train) * wk,

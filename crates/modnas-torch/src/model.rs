@@ -2,9 +2,11 @@
 //! parameter space they form, and the Transform routine that applies discrete choices.
 
 use crate::backbones::{Backbone, BuildCtx, Network};
-use crate::dag::DropPath;
+use crate::dag::{DropPath, Merge, MultiChainLayer};
 use crate::mixed::{AlphaHandle, MixControl, MixKind, MixedOp};
-use crate::ops::{Op, OpError, OpStyle, build_primitive, is_zero_name};
+use crate::ops::{
+    LayerCandidate, Op, OpError, OpStyle, build_primitive, is_zero_name, parse_layer_name,
+};
 use crate::slot::{Slot, SlotSet};
 use modnas_core::param::{Assignment, Domain, ParamSpace, Value};
 use modnas_core::transform::{Transform, Trigger};
@@ -83,6 +85,11 @@ pub struct Model {
     pub drop_path: DropPath,
     /// The device.
     pub device: Device,
+    /// `[channels, height, width]` of one input image.
+    pub input_shape: [i64; 3],
+    /// Weight of the expected MACs (per million) added to the architecture loss: λ in
+    /// L_arch = L + λ·E[MACs]/10⁶, so that cheaper candidates win unless they cost accuracy.
+    pub macs_penalty: f64,
     /// Run convolutions in the channels-last memory layout (by default on the CPU, where oneDNN's
     /// depthwise convolutions and pooling are about twice as fast in it).
     pub channels_last: bool,
@@ -140,6 +147,8 @@ impl Model {
             drop_path,
             device: o.device,
             channels_last: o.device == Device::Cpu,
+            input_shape: backbone.input_shape(),
+            macs_penalty: 0.0,
             current: Assignment(Vec::new()),
         };
         model.convert(backbone, o)?;
@@ -171,24 +180,11 @@ impl Model {
     fn convert(&mut self, backbone: &dyn Backbone, o: &ModelOptions) -> Result<(), ModelError> {
         let mut alphas: BTreeMap<String, Tensor> = BTreeMap::new();
         let mut indices: BTreeMap<String, Arc<AtomicUsize>> = BTreeMap::new();
+        // Slots named by the description that are not created yet may come from layer candidates:
+        // the check that every entry names a slot waits for the conversion; an entry naming no
+        // slot at all fails first, though, before anything is built.
         if let Conversion::Fixed(desc) = &o.conversion {
-            // Every entry must name a slot or a share group.
-            let keys: Vec<String> = self
-                .slots
-                .all()
-                .iter()
-                .flat_map(|s| [s.name().to_string(), share_key(s)])
-                .collect();
-            for k in desc.keys() {
-                if !keys.contains(k) {
-                    let hint = modnas_core::suggest::did_you_mean(k, &keys)
-                        .map(|s| format!("; did you mean `{s}`?"))
-                        .unwrap_or_default();
-                    return Err(ModelError::ArchDesc(format!(
-                        "entry `{k}` matches no slot of the network{hint}"
-                    )));
-                }
-            }
+            self.check_desc_keys(desc, true)?;
         }
         // Hierarchical spaces: converting a slot may create new slots; convert until none is left.
         for _pass in 0..8 {
@@ -227,9 +223,15 @@ impl Model {
                                 )));
                             }
                         };
-                        let op =
-                            build_primitive(&(&base / path_name(&name)), &name, &spec, &o.style)
-                                .map_err(|e| ModelError::ArchDesc(format!("entry `{key}`: {e}")))?;
+                        let op = match parse_layer_name(&name) {
+                            Some(lc) => self.layer_candidate(&spec, &name, lc, &[]),
+                            None => {
+                                build_primitive(&(&base / path_name(&name)), &name, &spec, &o.style)
+                                    .map_err(|e| {
+                                        ModelError::ArchDesc(format!("entry `{key}`: {e}"))
+                                    })?
+                            }
+                        };
                         slot.set_entity(op);
                     }
                     Conversion::Mixed { kind, candidates } => {
@@ -255,6 +257,10 @@ impl Model {
                         let mut cands: Vec<(String, Box<dyn Op>)> = Vec::new();
                         let mut first_err = None;
                         for n in &names {
+                            if let Some(lc) = parse_layer_name(n) {
+                                cands.push((n.clone(), self.layer_candidate(&spec, n, lc, &names)));
+                                continue;
+                            }
                             match build_primitive(&(&base / path_name(n)), n, &spec, &o.style) {
                                 Ok(op) => cands.push((n.clone(), op)),
                                 Err(e @ OpError::Unknown { .. }) => return Err(e.into()),
@@ -351,7 +357,71 @@ impl Model {
                 }
             }
         }
+        if let Conversion::Fixed(desc) = &o.conversion {
+            self.check_desc_keys(desc, false)?;
+        }
         Ok(())
+    }
+
+    /// Fails on a description entry that names no slot (or share group). Before conversion
+    /// (`early`), entries that may name slots of layer candidates (`slot.LAYER-…`) pass.
+    fn check_desc_keys(&self, desc: &ArchDesc, early: bool) -> Result<(), ModelError> {
+        let keys: Vec<String> = self
+            .slots
+            .all()
+            .iter()
+            .flat_map(|s| [s.name().to_string(), share_key(s)])
+            .collect();
+        for k in desc.keys() {
+            let inner = k.contains('.') && keys.iter().any(|p| k.starts_with(&format!("{p}.")));
+            if keys.contains(k) || (early && inner) {
+                continue;
+            }
+            let hint = modnas_core::suggest::did_you_mean(k, &keys)
+                .map(|s| format!("; did you mean `{s}`?"))
+                .unwrap_or_default();
+            return Err(ModelError::ArchDesc(format!(
+                "entry `{k}` matches no slot of the network{hint}"
+            )));
+        }
+        Ok(())
+    }
+
+    /// A layer candidate of `spec`: chains of new slots, searched over `outer`'s primitive
+    /// candidates (converted in the next pass).
+    fn layer_candidate(
+        &self,
+        spec: &crate::slot::SlotSpec,
+        tag: &str,
+        lc: LayerCandidate,
+        outer: &[String],
+    ) -> Box<dyn Op> {
+        let mut inner = spec.clone();
+        for k in ["dag_group", "dag_keep", "fixed"] {
+            inner.kwargs.remove(k);
+        }
+        let prims: Vec<String> = outer
+            .iter()
+            .filter(|c| parse_layer_name(c).is_none())
+            .cloned()
+            .collect();
+        inner
+            .kwargs
+            .insert("candidates".into(), serde_json::json!(prims));
+        inner
+            .kwargs
+            .insert("parent".into(), serde_json::json!(spec.name));
+        inner
+            .kwargs
+            .insert("parent_op".into(), serde_json::json!(tag));
+        Box::new(MultiChainLayer::new(
+            &self.slots,
+            tag,
+            &inner,
+            lc.chains,
+            lc.nodes,
+            Merge::Sum,
+        ))
     }
 
     /// Applies a full assignment of the categorical choices (the Transform routine).
@@ -459,6 +529,28 @@ impl Model {
                     "NIL".to_string()
                 };
                 desc.insert(e.0.clone(), serde_json::Value::String(op));
+            }
+        }
+        // Slots of layer candidates that were not chosen are not part of the architecture.
+        loop {
+            let dropped: Vec<String> = self
+                .slots
+                .all()
+                .iter()
+                .filter_map(|s| {
+                    let key = share_key(s);
+                    let kw = &s.spec().kwargs;
+                    let parent = self.slots.get(kw.get("parent")?.as_str()?)?;
+                    let op = kw.get("parent_op")?.as_str()?;
+                    let chosen = desc.get(&share_key(&parent)).and_then(|v| v.as_str());
+                    (desc.contains_key(&key) && chosen != Some(op)).then_some(key)
+                })
+                .collect();
+            if dropped.is_empty() {
+                break;
+            }
+            for k in dropped {
+                desc.remove(&k);
             }
         }
         desc

@@ -11,6 +11,14 @@ use modnas_torch::model::{ArchDesc, Conversion, Model, ModelOptions, share_key};
 use modnas_torch::ops::{Op, OpStyle};
 use tch::{Device, Kind, Tensor};
 
+/// libtorch's random generator is global: tests of this file run one at a time, so that seeded
+/// initialisations and dropout masks are not interleaved with another test's draws.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 fn build(bb: &dyn Backbone, conversion: Conversion, seed: u64) -> Model {
     Model::build(
         bb,
@@ -43,6 +51,16 @@ fn max_diff(a: &Tensor, b: &Tensor) -> f64 {
 }
 
 fn check(bb: &dyn Backbone, candidates: Option<&[&str]>, shape: [i64; 4]) -> ArchDesc {
+    check_pinned(bb, candidates, shape, &[])
+}
+
+/// [`check`] with α number `i` favouring candidate `j` for every `(i, j)` of `pin`.
+fn check_pinned(
+    bb: &dyn Backbone,
+    candidates: Option<&[&str]>,
+    shape: [i64; 4],
+    pin: &[(usize, i64)],
+) -> ArchDesc {
     let cands = candidates.map(|c| c.iter().map(|s| s.to_string()).collect::<Vec<_>>());
     let sup = build(
         bb,
@@ -58,6 +76,12 @@ fn check(bb: &dyn Backbone, candidates: Option<&[&str]>, shape: [i64; 4]) -> Arc
         for a in sup.alphas() {
             a.shallow_clone()
                 .copy_(&(Tensor::randn(a.size(), (Kind::Float, Device::Cpu)) * 3.0));
+        }
+    });
+    tch::no_grad(|| {
+        let alphas = sup.alphas();
+        for &(i, j) in pin {
+            let _ = alphas[i].get(j).fill_(10.0);
         }
     });
     let desc = sup.export();
@@ -86,7 +110,10 @@ fn check(bb: &dyn Backbone, candidates: Option<&[&str]>, shape: [i64; 4]) -> Arc
         .params()
         .iter()
         .map(|p| {
-            let op = desc[&p.name].as_str().expect("operation name");
+            // Slots of layer candidates that were not chosen are not described: any value.
+            let Some(op) = desc.get(&p.name).and_then(|v| v.as_str()) else {
+                return ParamValue::Choice(0);
+            };
             match &p.domain {
                 Domain::Categorical { choices } => ParamValue::Choice(
                     choices
@@ -120,6 +147,7 @@ fn check(bb: &dyn Backbone, candidates: Option<&[&str]>, shape: [i64; 4]) -> Arc
 
 #[test]
 fn darts_cells_export_top_two_edges_and_rebuild_exactly() {
+    let _serial = serial();
     let bb =
         backbone("{type: DARTS, args: {chn_in: 1, chn: 4, layers: 3, nodes: 3, image_size: 8}}");
     let desc = check(bb.as_ref(), None, [3, 1, 8, 8]);
@@ -139,6 +167,7 @@ fn darts_cells_export_top_two_edges_and_rebuild_exactly() {
 
 #[test]
 fn convnet_resnet_and_mobilenet_rebuild_exactly() {
+    let _serial = serial();
     let convnet =
         backbone("{type: ConvNet, args: {chn_in: 1, image_size: 8, widths: [4, 8], blocks: 2}}");
     check(
@@ -155,6 +184,7 @@ fn convnet_resnet_and_mobilenet_rebuild_exactly() {
 
 #[test]
 fn a_description_written_to_yaml_and_read_back_rebuilds_the_same_network() {
+    let _serial = serial();
     let bb =
         backbone("{type: ConvNet, args: {chn_in: 1, image_size: 8, widths: [4, 8], blocks: 1}}");
     let desc = check(bb.as_ref(), Some(&["NC3", "SC3", "DC3"]), [2, 1, 8, 8]);
@@ -172,4 +202,41 @@ fn a_description_written_to_yaml_and_read_back_rebuilds_the_same_network() {
     let (ya, yb) = tch::no_grad(|| (a.forward(&x, false), b.forward(&x, false)));
     assert_eq!(max_diff(&ya, &yb), 0.0);
     let _ = a.net.op_name();
+}
+
+#[test]
+fn layer_candidates_make_hierarchical_spaces_that_export_and_rebuild() {
+    let _serial = serial();
+    let bb =
+        backbone("{type: ConvNet, args: {chn_in: 1, image_size: 8, widths: [4, 8], blocks: 1}}");
+    let cands = ["NC3", "SC3", "CHAIN2", "MULTI2X1"];
+    // The first slot takes the two-slot chain, the second a plain convolution.
+    let desc = check_pinned(bb.as_ref(), Some(&cands), [2, 1, 8, 8], &[(0, 2), (1, 0)]);
+    assert_eq!(desc["stage0-block0"], "CHAIN2");
+    assert_eq!(desc["stage1-block0"], "NC3");
+    // The chosen chain's two slots are described, the others (of candidates not chosen) are not.
+    let inner: Vec<&String> = desc.keys().filter(|k| k.contains('.')).collect();
+    assert_eq!(
+        inner,
+        vec![
+            "stage0-block0.CHAIN2-chain0-node0",
+            "stage0-block0.CHAIN2-chain0-node1"
+        ],
+        "{desc:?}"
+    );
+    for k in inner {
+        assert!(
+            ["NC3", "SC3"].contains(&desc[k].as_str().expect("name")),
+            "inner slots search the primitives only"
+        );
+    }
+    // And the parallel layer.
+    let desc = check_pinned(bb.as_ref(), Some(&cands), [2, 1, 8, 8], &[(0, 3), (1, 3)]);
+    assert_eq!(
+        desc.keys()
+            .filter(|k| k.contains(".MULTI2X1-chain"))
+            .count(),
+        4,
+        "{desc:?}"
+    );
 }

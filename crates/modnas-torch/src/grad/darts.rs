@@ -203,7 +203,8 @@ pub fn hypergradient(
         .collect()
 }
 
-/// Sets α's gradients to `grads` (by a backward pass of Σ α·g, which gives exactly g).
+/// Sets α's gradients to `grads` (by a backward pass of Σ α·g, which gives exactly g), plus the
+/// gradient of the MACs penalty when the model has one.
 pub(crate) fn set_alpha_grads(model: &Model, grads: &[Tensor]) {
     zero_alpha_grads(model);
     let alphas = model.alphas();
@@ -213,6 +214,17 @@ pub(crate) fn set_alpha_grads(model: &Model, grads: &[Tensor]) {
         total = Some(match total {
             Some(s) => s + t,
             None => t,
+        });
+    }
+    // The cost term: λ·E[MACs], differentiable in α.
+    if model.macs_penalty > 0.0
+        && let (_, Some(macs)) =
+            super::without_weight_grads(model, || crate::metrics::count(model, model.input_shape))
+    {
+        let c = macs * (model.macs_penalty / 1e6);
+        total = Some(match total {
+            Some(s) => s + c,
+            None => c,
         });
     }
     if let Some(t) = total {

@@ -75,7 +75,63 @@ pub const FORMS: &[(&str, &str)] = &[
         "M3B{k}E{e}[H|S|SH]",
         "MobileNetV3 block: H hard swish, S squeeze-and-excitation",
     ),
+    (
+        "CHAIN{n}",
+        "a layer: n slots in sequence, each searched over the other candidates (hierarchical spaces)",
+    ),
+    (
+        "MULTI{c}X{n}",
+        "a layer: c parallel chains of n slots, summed; each slot searched over the other candidates",
+    ),
 ];
+
+/// A layer candidate: `chains` parallel chains of `nodes` slots, their outputs summed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LayerCandidate {
+    /// Parallel chains.
+    pub chains: usize,
+    /// Slots per chain.
+    pub nodes: usize,
+}
+
+/// Parses a layer candidate name: `CHAIN{n}` or `MULTI{c}X{n}` (1 to 8 each).
+pub fn parse_layer_name(name: &str) -> Option<LayerCandidate> {
+    let small = |s: &str| s.parse::<usize>().ok().filter(|n| (1..=8).contains(n));
+    if let Some(n) = name.strip_prefix("CHAIN") {
+        return Some(LayerCandidate {
+            chains: 1,
+            nodes: small(n)?,
+        });
+    }
+    let (c, n) = name.strip_prefix("MULTI")?.split_once('X')?;
+    Some(LayerCandidate {
+        chains: small(c)?,
+        nodes: small(n)?,
+    })
+}
+
+/// Valid names close in form to `name` (for "did you mean"): the catalogue's examples and every
+/// prefix with `name`'s numbers (`NX5` → `NC5`, `SC5`, …).
+pub fn near_names(name: &str) -> Vec<String> {
+    let mut out: Vec<String> = CATALOGUE_EXAMPLES.iter().map(|s| s.to_string()).collect();
+    if let Some(i) = name.find(|c: char| c.is_ascii_digit()) {
+        let tail = &name[i..];
+        for p in [
+            "NC", "SC", "SS", "DC", "DD", "FC", "AP", "MP", "MB", "M3B", "CHAIN", "MULTI",
+        ] {
+            let n = format!("{p}{tail}");
+            if is_candidate_name(&n) {
+                out.push(n);
+            }
+        }
+    }
+    out
+}
+
+/// Whether `name` is a primitive or a layer candidate.
+pub fn is_candidate_name(name: &str) -> bool {
+    parse_name(name).is_some() || parse_layer_name(name).is_some()
+}
 
 /// Names covering every kind of primitive (used by tests and `modnas list`).
 pub const CATALOGUE_EXAMPLES: &[&str] = &[
@@ -141,12 +197,9 @@ pub fn is_zero_name(name: &str) -> bool {
 }
 
 fn unknown(name: &str) -> OpError {
-    let candidates = [
-        "NIL", "IDT", "AVG", "MAX", "AP3", "MP3", "NC3", "SC3", "SS3", "DC3", "DD3", "FC3",
-        "MB3E6", "M3B3E6H",
-    ];
+    let candidates = near_names(name);
     let hint = modnas_core::suggest::did_you_mean(name, &candidates).map(|s| format!("; did you mean `{s}`?")).unwrap_or_else(|| {
-        "; primitives are NIL, IDT, AVG, MAX, AP{k}, MP{k}, NC{k}, SC{k}, SS{k}, DC{k}, DD{k}, FC{k}, MB{k}E{e}, M3B{k}E{e}[H|S|SH] with odd k ≤ 13".into()
+        "; primitives are NIL, IDT, AVG, MAX, AP{k}, MP{k}, NC{k}, SC{k}, SS{k}, DC{k}, DD{k}, FC{k}, MB{k}E{e}, M3B{k}E{e}[H|S|SH] with odd k ≤ 13, and the layers CHAIN{n}, MULTI{c}X{n}".into()
     });
     OpError::Unknown {
         name: name.to_string(),

@@ -10,7 +10,10 @@ pub mod catalogue;
 mod mobile;
 
 pub use basic::{Chain, FactorizedReduce, Identity, Layer, Pool, PoolKind, Zero};
-pub use catalogue::{CATALOGUE_EXAMPLES, Primitive, build_primitive, is_zero_name, parse_name};
+pub use catalogue::{
+    CATALOGUE_EXAMPLES, LayerCandidate, Primitive, build_primitive, is_candidate_name,
+    is_zero_name, parse_layer_name, parse_name,
+};
 pub use mobile::{InvertedResidual, MobileV3Block};
 
 use crate::slot::SlotSpec;

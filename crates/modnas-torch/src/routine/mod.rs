@@ -38,6 +38,8 @@ pub const KEYS: &[&str] = &[
     "name",
     "seed",
     "model",
+    "init_from",
+    "macs_penalty",
     "mixed_op",
     "candidates",
     "ops",
@@ -84,6 +86,11 @@ pub struct TorchPlan {
     pub journal: Option<Node>,
     /// Whether to write the report.
     pub report: bool,
+    /// Weight of the expected MACs (per million) in the architecture loss.
+    pub macs_penalty: f64,
+    /// Weights to start from (`init_from:`, a `weights.ot` of a checkpoint): every variable of
+    /// the same name and shape is loaded, so a derived network can start from its supernet.
+    pub init_from: Option<PathBuf>,
 }
 
 /// Whether a configuration is for the tensor layer (it has a `model:`).
@@ -162,6 +169,20 @@ pub fn build_with(
     let threads: Option<i32> = f.opt("threads")?;
     let journal = f.raw("journal").cloned();
     let report: bool = f.opt("report")?.unwrap_or(true);
+    let macs_penalty: f64 = f.opt("macs_penalty")?.unwrap_or(0.0);
+    if !(macs_penalty >= 0.0 && macs_penalty.is_finite()) {
+        return Err(ConfigError::at(
+            root.get("macs_penalty").unwrap_or(root),
+            "macs_penalty",
+            "`macs_penalty` must be a finite number ≥ 0 (per million MACs)",
+        ));
+    }
+    let init_from: Option<PathBuf> = f.opt::<PathBuf>("init_from")?.map(|p| {
+        root.get("init_from")
+            .map(|n| n.span.base_dir())
+            .unwrap_or_default()
+            .join(p)
+    });
     f.finish()?;
     use modnas_core::registry::Args;
     for (key, node, r) in [
@@ -193,14 +214,14 @@ pub fn build_with(
     if let Some(NodeKind::Seq(items)) = root.get("candidates").map(|n| &n.kind) {
         for it in items {
             if let Some(name) = it.as_str()
-                && crate::ops::parse_name(name).is_none()
+                && !crate::ops::is_candidate_name(name)
             {
                 let forms: Vec<&str> = crate::ops::catalogue::FORMS.iter().map(|f| f.0).collect();
                 return Err(ConfigError::unknown_name(
                     "primitive",
                     name,
                     &forms,
-                    crate::ops::CATALOGUE_EXAMPLES,
+                    &crate::ops::catalogue::near_names(name),
                 )
                 .located(&it.span, "candidates"));
             }
@@ -307,6 +328,8 @@ pub fn build_with(
         "trainer": serde_json::to_value(&train).unwrap_or_default(),
         "optim": optim.as_ref().map(|o| serde_json::json!({"type": o.name, "args": o.args.to_json()})),
         "estim": estim_node.map(Node::to_json),
+        "init_from": init_from.as_ref().map(|p| p.display().to_string()),
+        "macs_penalty": macs_penalty,
         "objectives": [{"metric": "val_acc", "direction": "max"}],
     });
     let mut resolved = root.to_json();
@@ -330,6 +353,8 @@ pub fn build_with(
         resolved,
         journal,
         report,
+        init_from,
+        macs_penalty,
     })
 }
 
@@ -338,7 +363,53 @@ pub fn journal_space() -> modnas_core::param::ParamSpace {
     modnas_core::param::ParamSpace::new()
 }
 
+/// A uniformly random architecture of the plan's search space: α drawn from a standard normal
+/// distribution with `seed`, then exported as a search's result would be (each slot's most likely
+/// candidate; for DAG cells the edges of the largest non-zero weights, a uniform choice too).
+/// The baseline every search should beat.
+pub fn random_arch(plan: &TorchPlan, seed: u64) -> Result<ArchDesc, String> {
+    let candidates = match &plan.conversion {
+        Conversion::Mixed { candidates, .. } => candidates.clone(),
+        Conversion::Fixed(_) => {
+            return Err(
+                "a random architecture needs a search space, not a fixed architecture".into(),
+            );
+        }
+    };
+    let model = Model::build(
+        plan.backbone.as_ref(),
+        &ModelOptions {
+            conversion: Conversion::Mixed {
+                kind: MixKind::SoftmaxSum,
+                candidates,
+            },
+            style: plan.style,
+            seed,
+            device: Device::Cpu,
+        },
+    )
+    .map_err(|e| e.to_string())?;
+    let mut rng = modnas_core::seed::rng_from_seed(derive_seed(seed, "random-arch", 0));
+    tch::no_grad(|| {
+        for a in model.alphas() {
+            let n = a.numel();
+            // Standard normal draws (Box–Muller).
+            let v: Vec<f32> = (0..n)
+                .map(|_| {
+                    use rand::RngExt;
+                    let (u, w): (f64, f64) = (rng.random::<f64>().max(1e-300), rng.random());
+                    ((-2.0 * u.ln()).sqrt() * (std::f64::consts::TAU * w).cos()) as f32
+                })
+                .collect();
+            a.shallow_clone()
+                .copy_(&Tensor::from_slice(&v).view(a.size().as_slice()));
+        }
+    });
+    Ok(model.export())
+}
+
 /// What a run produced.
+#[derive(Debug)]
 pub struct TorchOutcome {
     /// Every epoch, as journal trials.
     pub trials: Vec<Trial>,
@@ -354,7 +425,7 @@ pub struct TorchOutcome {
     pub n_params: i64,
 }
 
-fn metrics_of(r: &EpochResult, estim: &str, epoch: usize) -> Metrics {
+fn metrics_of(r: &EpochResult, epoch: usize) -> Metrics {
     let mut m = Metrics::new();
     m.insert("epoch".into(), epoch as f64);
     m.insert("train_loss".into(), r.train.loss);
@@ -368,7 +439,6 @@ fn metrics_of(r: &EpochResult, estim: &str, epoch: usize) -> Metrics {
         m.insert("test_acc".into(), 100.0 * t.acc1);
         m.insert("test_acc5".into(), 100.0 * t.acc5);
     }
-    let _ = estim;
     m
 }
 
@@ -585,6 +655,19 @@ pub fn run(
         }
         _ => None,
     };
+    model.macs_penalty = plan.macs_penalty;
+    if let Some(p) = &plan.init_from {
+        let missing = model
+            .vs
+            .load_partial(p)
+            .map_err(|e| format!("init_from {}: {e}", p.display()))?;
+        let total = model.vs.variables().len();
+        tracing::info!(
+            "initialised {} of {total} variables from {}",
+            total - missing.len(),
+            p.display()
+        );
+    }
     let mut weights = weight_optimizer(&model, &plan.train);
     // Epoch records carry no parameters: the architecture lives in their `attrs`.
     let space = journal_space();
@@ -673,7 +756,7 @@ pub fn run(
                 test_loader: test_loader.as_mut(),
             };
             let result = est.run_epoch(&mut r, epoch)?;
-            let mut metrics = metrics_of(&result, ename, epoch);
+            let mut metrics = metrics_of(&result, epoch);
             // Expected size and cost of the architecture (exact for a fixed one), in millions.
             let (counts, _) = crate::metrics::count(&model, shape);
             metrics.insert("params_m".into(), counts.params / 1e6);
@@ -705,7 +788,7 @@ pub fn run(
             if let Some(d) = &ckpt_dir {
                 save_checkpoint(d, &model, &weights, optim.as_deref_mut(), global)?;
             }
-            if let Some(t) = &result.test {
+            if result.test.is_some() {
                 test = Some(
                     metrics
                         .iter()
@@ -713,7 +796,6 @@ pub fn run(
                         .map(|(k, v)| (k.clone(), *v))
                         .collect(),
                 );
-                let _ = t;
             }
             (o.on_epoch)(ename, epoch, epochs, &metrics);
             last = metrics;

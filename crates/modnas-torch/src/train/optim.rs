@@ -262,21 +262,25 @@ impl Optimizer {
                         weight_decay,
                         ..
                     } => {
-                        let mut d = if *weight_decay != 0.0 {
-                            &g + p * *weight_decay
-                        } else {
-                            g.shallow_clone()
-                        };
+                        // In place where PyTorch's rule allows: few temporaries per parameter.
+                        let mut d = g.shallow_clone();
+                        if *weight_decay != 0.0 {
+                            let _ = d.g_add_(&(p * *weight_decay));
+                        }
                         if *momentum != 0.0 {
                             let buf = match self.buf1[i].take() {
                                 None => d.copy(),
-                                Some(b) => b * *momentum + &d,
+                                Some(mut b) => {
+                                    let _ = b.g_mul_scalar_(*momentum);
+                                    let _ = b.g_add_(&d);
+                                    b
+                                }
                             };
-                            d = if *nesterov {
-                                d + &buf * *momentum
+                            if *nesterov {
+                                let _ = d.g_add_(&(&buf * *momentum));
                             } else {
-                                buf.shallow_clone()
-                            };
+                                d = buf.shallow_clone();
+                            }
                             self.buf1[i] = Some(buf);
                         }
                         let _ = p.shallow_clone().g_sub_(&(d * lr));
