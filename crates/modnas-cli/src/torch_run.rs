@@ -128,7 +128,7 @@ pub fn execute(
             "[{estim}] epoch {}/{epochs}  {}  ({:.1} s)",
             epoch + 1,
             fmt_metrics(m, &["train_loss", "train_acc", "val_acc", "test_acc"]),
-            m.get("seconds").copied().unwrap_or(0.0)
+            m.get("epoch_seconds").copied().unwrap_or(0.0)
         );
     };
     let outcome = routine::run(
@@ -178,10 +178,20 @@ pub fn execute(
         if let Some(o) = &plan.optim {
             facts.push(("optimizer".into(), o.name.clone()));
         }
-        facts.push((
-            "architecture".into(),
-            serde_json::Value::Object(outcome.arch.clone()).to_string(),
-        ));
+        let chosen: Vec<String> = outcome
+            .arch
+            .iter()
+            .filter_map(|(k, v)| {
+                let v = v.as_str().unwrap_or_default();
+                (v != "NIL").then(|| format!("{k}: {v}"))
+            })
+            .collect();
+        let zero = outcome.arch.len() - chosen.len();
+        let mut arch = chosen.join(", ");
+        if zero > 0 {
+            arch.push_str(&format!(" ({zero} more: NIL)"));
+        }
+        facts.push(("architecture".into(), arch));
         let html = crate::report_cmd::render(
             &plan.name,
             &space,

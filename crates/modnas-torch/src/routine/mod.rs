@@ -433,7 +433,7 @@ fn metrics_of(r: &EpochResult, epoch: usize) -> Metrics {
     m.insert("val_loss".into(), r.valid.loss);
     m.insert("val_acc".into(), 100.0 * r.valid.acc1);
     m.insert("val_acc5".into(), 100.0 * r.valid.acc5);
-    m.insert("seconds".into(), r.seconds);
+    m.insert("epoch_seconds".into(), r.seconds);
     if let Some(t) = &r.test {
         m.insert("test_loss".into(), t.loss);
         m.insert("test_acc".into(), 100.0 * t.acc1);
