@@ -161,10 +161,13 @@ fn interrupt_flag() -> Arc<AtomicBool> {
     flag
 }
 
-fn run_config(root: Node, default_name: &str, flags: &RunFlags) -> Result<(), CliError> {
-    let regs = registries::Registries::all();
-    // Resuming without --seed continues with the run's own seed.
-    let name_hint = flags
+/// The seed of the existing run this command continues, if any: resuming without --seed keeps
+/// the run's own seed.
+fn resume_seed(root: &Node, default_name: &str, flags: &RunFlags) -> Option<u64> {
+    if flags.fresh {
+        return None;
+    }
+    let name = flags
         .name
         .clone()
         .or_else(|| {
@@ -172,11 +175,12 @@ fn run_config(root: Node, default_name: &str, flags: &RunFlags) -> Result<(), Cl
                 .and_then(|n| n.as_str().map(str::to_string))
         })
         .unwrap_or_else(|| default_name.to_string());
-    let stored = if flags.fresh {
-        None
-    } else {
-        run::stored_seed(&flags.runs_dir, &name_hint)
-    };
+    run::stored_seed(&flags.runs_dir, &name)
+}
+
+fn run_config(root: Node, default_name: &str, flags: &RunFlags) -> Result<(), CliError> {
+    let regs = registries::Registries::all();
+    let stored = resume_seed(&root, default_name, flags);
     let plan = plan::build(
         &root,
         &regs,

@@ -2,8 +2,8 @@
 
 use crate::error::CliError;
 use crate::plan::{JournalKind, check_name, journal_from_node};
-use crate::run::{open_run, stored_seed};
-use crate::{RunFlags, interrupt_flag};
+use crate::run::open_run;
+use crate::{RunFlags, interrupt_flag, resume_seed};
 use modnas_core::config::Node;
 use modnas_core::config::yaml::emit;
 use modnas_core::journal::RunMeta;
@@ -46,19 +46,7 @@ pub fn execute(
     purpose: Purpose,
     config_files: &[&Path],
 ) -> Result<(), CliError> {
-    let name_hint = flags
-        .name
-        .clone()
-        .or_else(|| {
-            root.get("name")
-                .and_then(|n| n.as_str().map(str::to_string))
-        })
-        .unwrap_or_else(|| default_name.to_string());
-    let stored = if flags.fresh {
-        None
-    } else {
-        stored_seed(&flags.runs_dir, &name_hint)
-    };
+    let stored = resume_seed(&root, default_name, flags);
     let has_arch = arch.is_some() || root.get("arch_desc").is_some();
     if purpose == Purpose::Train && !has_arch {
         return Err(CliError::Usage(

@@ -167,10 +167,10 @@ impl DagLayer {
             for (src, edge) in node {
                 // A derived architecture holds zero operations on its dropped edges: in a sum they
                 // add nothing, so they are skipped.
+                // (A type check: a mixed operator's name would read its probabilities every pass.)
                 if self.merger_state == Merge::Sum
-                    && edge.op_name() == "NIL"
-                    && !edge
-                        .with_entity(|e| e.as_any().is::<crate::mixed::MixedOp>())
+                    && edge
+                        .with_entity(|e| e.as_any().is::<crate::ops::Zero>())
                         .unwrap_or(false)
                 {
                     continue;
