@@ -3,6 +3,8 @@
 //! Exit codes: 0 success; 1 the run failed (I/O, a fatal trial error, no successful trial);
 //! 2 invalid configuration or command line; 130 interrupted (the state is saved; rerun to resume).
 
+#[cfg(feature = "torch")]
+mod epoch_bar;
 mod error;
 mod list;
 mod logging;

@@ -10,6 +10,8 @@ use modnas_core::journal::RunMeta;
 use modnas_core::objective::{Metrics, Objective, Objectives};
 use modnas_core::output::write_atomic;
 use modnas_torch::model::ArchDesc;
+use crate::epoch_bar::EpochBar;
+use modnas_torch::routine::estim::BatchProgress;
 use modnas_torch::routine::{self, RunOpts};
 use std::path::Path;
 
@@ -111,14 +113,16 @@ pub fn execute(
     );
     let interrupt = interrupt_flag();
     let started = std::time::Instant::now();
+    let bar = std::cell::RefCell::new(EpochBar::new(!flags.no_progress));
     let mut on_epoch = |estim: &str, epoch: usize, epochs: usize, m: &Metrics| {
-        println!(
+        bar.borrow().println(&format!(
             "[{estim}] epoch {}/{epochs}  {}  ({:.1} s)",
             epoch + 1,
             fmt_metrics(m, &["train_loss", "train_acc", "val_acc", "test_acc"]),
             m.get("epoch_seconds").copied().unwrap_or(0.0)
-        );
+        ));
     };
+    let mut on_batch = |p: &BatchProgress<'_>| bar.borrow_mut().tick(p);
     let outcome = routine::run(
         &mut plan,
         journal.as_mut(),
@@ -126,9 +130,16 @@ pub fn execute(
             run_dir: Some(&run_dir),
             interrupt: &interrupt,
             on_epoch: &mut on_epoch,
+            on_batch: &mut on_batch,
         },
-    )
-    .map_err(CliError::Runtime)?;
+    );
+    bar.borrow_mut().finish();
+    let outcome = outcome.map_err(CliError::Runtime)?;
+    let epochs_done = outcome
+        .trials
+        .iter()
+        .filter(|t| t.state == modnas_core::trial::TrialState::Complete)
+        .count();
 
     let mut best = serde_json::Map::new();
     best.insert("name".into(), serde_json::json!(plan.name));
@@ -140,7 +151,7 @@ pub fn execute(
             Purpose::Train => "train",
         }),
     );
-    best.insert("epochs".into(), serde_json::json!(outcome.trials.len()));
+    best.insert("epochs".into(), serde_json::json!(epochs_done));
     best.insert("params".into(), serde_json::json!(outcome.n_params));
     best.insert("metrics".into(), serde_json::json!(outcome.last));
     if let Some(t) = &outcome.test {
@@ -199,7 +210,7 @@ pub fn execute(
     println!(
         "run `{}`: {} epochs ({:.1} s this session), {} weights",
         plan.name,
-        outcome.trials.len(),
+        epochs_done,
         started.elapsed().as_secs_f64(),
         outcome.n_params
     );
@@ -246,8 +257,7 @@ pub fn execute(
     }
     if outcome.interrupted {
         return Err(CliError::Interrupted(format!(
-            "interrupted after {} epochs; every finished epoch is saved with a checkpoint. Rerun the same command to resume.",
-            outcome.trials.len()
+            "interrupted after {epochs_done} epochs; every finished epoch is saved with a checkpoint. Rerun the same command to resume."
         )));
     }
     Ok(())

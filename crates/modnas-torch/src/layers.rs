@@ -124,14 +124,33 @@ impl Conv {
     /// channels-last layout (a one-channel input is ambiguous, so the stem's output is not) is
     /// converted, and the layers after it keep that layout.
     pub fn forward(&self, x: &Tensor) -> Tensor {
-        let y = x.conv2d(
-            &self.weight,
-            self.bias.as_ref(),
-            self.stride,
-            self.padding,
-            [self.dilation, self.dilation],
-            self.groups,
-        );
+        let y = if self.is_strided_pointwise() {
+            // A strided 1×1 convolution reads only every s-th pixel: it equals a stride-1
+            // convolution of the subsampled input, exactly, in value and gradient. The strided
+            // kernel is avoided because oneDNN's channels-last 1×1 stride-2 backward on AVX2
+            // writes past its workspace when there are fewer input channels than its block
+            // (heap corruption or wrong weight gradients; oneDNN issue 6035).
+            let xs = x
+                .slice(2, 0, None, self.stride[0])
+                .slice(3, 0, None, self.stride[1]);
+            xs.conv2d(
+                &self.weight,
+                self.bias.as_ref(),
+                [1, 1],
+                [0, 0],
+                [1, 1],
+                self.groups,
+            )
+        } else {
+            x.conv2d(
+                &self.weight,
+                self.bias.as_ref(),
+                self.stride,
+                self.padding,
+                [self.dilation, self.dilation],
+                self.groups,
+            )
+        };
         if crate::metrics::counting() {
             let s = y.size();
             let bias = self.bias.as_ref().map_or(0, |b| b.numel() as i64);
@@ -142,6 +161,16 @@ impl Conv {
         } else {
             y
         }
+    }
+
+    /// A 1×1 kernel without padding and with a stride above 1 (computed on the subsampled input).
+    fn is_strided_pointwise(&self) -> bool {
+        let s = self.weight.size();
+        s.len() == 4
+            && s[2] == 1
+            && s[3] == 1
+            && self.padding == [0, 0]
+            && (self.stride[0] > 1 || self.stride[1] > 1)
     }
 
     /// Multiply-accumulate operations for an output of `out_hw` pixels per image.

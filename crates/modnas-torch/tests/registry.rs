@@ -17,22 +17,6 @@ use modnas_torch::train::{TrainArgs, weight_optimizer};
 use std::collections::BTreeMap;
 use tch::{Device, Kind, Tensor, nn};
 
-/// Small arguments for each backbone, so that every one builds and runs on a CPU in a moment.
-fn small_args(name: &str) -> &'static str {
-    match name {
-        "DARTS" => "{chn_in: 1, chn: 4, layers: 3, nodes: 2, image_size: 8}",
-        "MobileNetV2" => "{image_size: 32, n_classes: 5, width_mult: 0.25, depth_mult: 0.5}",
-        "CIFAR-MobileNetV2" => "{image_size: 16}",
-        "ResNet" => "{blocks: [1, 1], width: 4, image_size: 8}",
-        "CIFAR-ResNet-20" => "{image_size: 8}",
-        "ImageNet-ResNet-18" | "ImageNet-ResNet-50" | "ImageNet-ResNeXt-50" => {
-            "{image_size: 32, n_classes: 5}"
-        }
-        "ConvNet" => "{image_size: 8, widths: [4, 8], blocks: 1}",
-        other => panic!("no small arguments for backbone `{other}`: add them here"),
-    }
-}
-
 #[test]
 fn every_backbone_builds_runs_and_exports_under_every_mixed_operator() {
     let reg = backbones::registry();
@@ -41,7 +25,7 @@ fn every_backbone_builds_runs_and_exports_under_every_mixed_operator() {
         let bb = backbone(&format!(
             "{{type: {}, args: {}}}",
             e.name,
-            small_args(e.name)
+            common::small_args(e.name)
         ));
         let kinds: &[MixKind] = if e.name.starts_with("ImageNet") {
             &[MixKind::SoftmaxSum]
@@ -269,6 +253,7 @@ fn every_estimator_runs_an_epoch() {
             0,
             Device::Cpu,
         );
+        let mut ticks = Vec::new();
         let r = est
             .run_epoch(
                 &mut EstimRun {
@@ -279,6 +264,8 @@ fn every_estimator_runs_an_epoch() {
                     train_loader: &mut tl,
                     valid_loader: &mut vl,
                     test_loader: Some(&mut te),
+                    interrupt: &std::sync::atomic::AtomicBool::new(false),
+                    on_batch: &mut |done, total, _| ticks.push((done, total)),
                 },
                 0,
             )
@@ -289,6 +276,14 @@ fn every_estimator_runs_an_epoch() {
             e.name
         );
         assert_eq!(r.train.n, 64, "{}", e.name);
+        let batches = ticks.last().map_or(0, |t| t.1);
+        assert_eq!(
+            ticks,
+            (1..=batches).map(|i| (i, batches)).collect::<Vec<_>>(),
+            "{}: progress after every training batch",
+            e.name
+        );
+        assert!(batches > 0, "{}", e.name);
         assert!(r.train.loss.is_finite());
     }
 }

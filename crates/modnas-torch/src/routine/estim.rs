@@ -7,6 +7,7 @@ use crate::model::Model;
 use crate::train::{Optimizer, Stats, TrainArgs, begin_epoch, evaluate, train_step};
 use modnas_core::registry::{Args, Registry, RegistryError};
 use serde::{Deserialize, Serialize};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// Arguments of the `Default` estimator.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -103,6 +104,45 @@ pub struct EstimRun<'a> {
     pub valid_loader: &'a mut Loader,
     /// Test batches.
     pub test_loader: Option<&'a mut Loader>,
+    /// Set when the run should stop (Ctrl-C): the epoch ends after its current batch.
+    pub interrupt: &'a AtomicBool,
+    /// Called after each training batch with (batches done, batches in the epoch, images done).
+    pub on_batch: &'a mut dyn FnMut(usize, usize, usize),
+}
+
+/// Reports a finished training batch; true when the run should stop now.
+fn batch_done(
+    on_batch: &mut dyn FnMut(usize, usize, usize),
+    interrupt: &AtomicBool,
+    done: usize,
+    total: usize,
+    images: usize,
+) -> bool {
+    on_batch(done, total, images);
+    interrupt.load(Ordering::SeqCst)
+}
+
+/// Where a run is within an epoch (for progress displays).
+#[derive(Clone, Debug)]
+pub struct BatchProgress<'s> {
+    /// The estimator.
+    pub estim: &'s str,
+    /// The epoch (from 0).
+    pub epoch: usize,
+    /// Epochs of this estimator.
+    pub epochs: usize,
+    /// Training batches done in this epoch.
+    pub batch: usize,
+    /// Training batches in this epoch.
+    pub batches: usize,
+    /// Training images done in this epoch.
+    pub images: usize,
+}
+
+/// Training batches an epoch runs: the loader's, at most `max_steps`.
+fn batches(loader: &Loader, max_steps: Option<usize>) -> usize {
+    let n = loader.batches_per_epoch();
+    max_steps.map_or(n, |m| m.min(n))
 }
 
 /// One epoch's results.
@@ -116,6 +156,9 @@ pub struct EpochResult {
     pub test: Option<Stats>,
     /// Seconds of training and evaluation.
     pub seconds: f64,
+    /// Stopped by an interrupt before the epoch ended (the result is incomplete).
+    #[serde(skip)]
+    pub interrupted: bool,
 }
 
 /// An estimator of the tensor layer.
@@ -139,12 +182,20 @@ impl TorchEstim for DefaultEstim {
         begin_epoch(r.model, r.weights, r.train, epoch, self.0.epochs);
         let mut train = Stats::default();
         let mut steps = 0;
+        let (total, mut images) = (batches(r.train_loader, self.0.max_steps), 0);
         while let Some((x, y)) = r.train_loader.next_batch(false) {
             let (l, logits) =
                 without_alpha_grads(r.model, || train_step(r.model, r.weights, r.train, &x, &y));
             check_loss(l)?;
             train.add(l, &logits, &y);
             steps += 1;
+            images += y.size()[0] as usize;
+            if batch_done(r.on_batch, r.interrupt, steps, total, images) {
+                return Ok(EpochResult {
+                    interrupted: true,
+                    ..Default::default()
+                });
+            }
             if self.0.max_steps.is_some_and(|m| steps >= m) {
                 while r.train_loader.next_batch(false).is_some() {}
                 break;
@@ -163,6 +214,7 @@ impl TorchEstim for DefaultEstim {
             valid,
             test,
             seconds: start.elapsed().as_secs_f64(),
+            interrupted: false,
         })
     }
 }
@@ -199,6 +251,7 @@ impl TorchEstim for SuperNetEstim {
         let mut train = Stats::default();
         let mut step = 0usize;
         let mut last: Option<(tch::Tensor, tch::Tensor)> = None;
+        let (total, mut images) = (batches(r.train_loader, a.max_steps), 0);
         while let Some((x, y)) = r.train_loader.next_batch(false) {
             if active && a.arch_update_intv > 0 && step.is_multiple_of(a.arch_update_intv) {
                 for _ in 0..a.arch_update_batch {
@@ -223,6 +276,13 @@ impl TorchEstim for SuperNetEstim {
             check_loss(l)?;
             train.add(l, &logits, &y);
             step += 1;
+            images += y.size()[0] as usize;
+            if batch_done(r.on_batch, r.interrupt, step, total, images) {
+                return Ok(EpochResult {
+                    interrupted: true,
+                    ..Default::default()
+                });
+            }
             let stop = a.max_steps.is_some_and(|m| step >= m);
             last = Some((x, y));
             if stop {
@@ -257,6 +317,7 @@ impl TorchEstim for SuperNetEstim {
             valid,
             test: None,
             seconds: start.elapsed().as_secs_f64(),
+            interrupted: false,
         })
     }
 }

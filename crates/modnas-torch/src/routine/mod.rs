@@ -13,6 +13,7 @@
 //! line. Every epoch is recorded in the journal with its metrics and derived architecture, and
 //! checkpointed, so a rerun resumes after the last finished epoch.
 
+pub mod checkpoint;
 pub mod estim;
 
 use crate::backbones::{self, Backbone, BackboneContext};
@@ -22,7 +23,7 @@ use crate::mixed::MixKind;
 use crate::model::{ArchDesc, Conversion, Model, ModelOptions};
 use crate::ops::OpStyle;
 use crate::train::{TrainArgs, weight_optimizer};
-use estim::{EpochResult, EstimCtx, EstimRun, TorchEstim};
+use estim::{BatchProgress, EpochResult, EstimCtx, EstimRun, TorchEstim};
 use modnas_core::config::{ComponentSpec, ConfigError, Fields, Node, NodeKind, from_node};
 use modnas_core::journal::Journal;
 use modnas_core::objective::Metrics;
@@ -482,6 +483,7 @@ pub fn search(network: Box<dyn Backbone>, yaml: &str) -> Result<TorchOutcome, St
             run_dir: None,
             interrupt: &stop,
             on_epoch: &mut log,
+            on_batch: &mut |_| {},
         },
     )
 }
@@ -494,87 +496,8 @@ pub struct RunOpts<'a> {
     pub interrupt: &'a AtomicBool,
     /// Called after every epoch with (estimator, epoch, epochs, metrics).
     pub on_epoch: &'a mut dyn FnMut(&str, usize, usize, &Metrics),
-}
-
-fn save_checkpoint(
-    dir: &Path,
-    model: &Model,
-    weights: &crate::train::Optimizer,
-    optim: Option<&mut (dyn ArchOptimizer + 'static)>,
-    done: usize,
-) -> Result<(), String> {
-    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-    let tmp = dir.join("tmp");
-    std::fs::create_dir_all(&tmp).map_err(|e| e.to_string())?;
-    model
-        .vs
-        .save(tmp.join("weights.ot"))
-        .map_err(|e| e.to_string())?;
-    model
-        .arch_vs
-        .save(tmp.join("alphas.ot"))
-        .map_err(|e| e.to_string())?;
-    let (named, t) = weights.state();
-    Tensor::save_multi(
-        &named
-            .iter()
-            .map(|(n, t)| (n.as_str(), t))
-            .collect::<Vec<_>>(),
-        tmp.join("weight_optimizer.ot"),
-    )
-    .map_err(|e| e.to_string())?;
-    let mut meta =
-        serde_json::json!({"epochs_done": done, "weight_optimizer_steps": t, "lr": weights.lr()});
-    if let Some(o) = optim {
-        let extra = o.extra_state();
-        let (named, t) = o.arch_optimizer().state();
-        Tensor::save_multi(
-            &named
-                .iter()
-                .map(|(n, t)| (n.as_str(), t))
-                .collect::<Vec<_>>(),
-            tmp.join("arch_optimizer.ot"),
-        )
-        .map_err(|e| e.to_string())?;
-        meta["arch_optimizer_steps"] = serde_json::json!(t);
-        meta["arch_extra"] = extra;
-    }
-    std::fs::write(tmp.join("state.json"), meta.to_string()).map_err(|e| e.to_string())?;
-    let final_dir = dir.join("last");
-    let _ = std::fs::remove_dir_all(&final_dir);
-    std::fs::rename(&tmp, &final_dir).map_err(|e| e.to_string())
-}
-
-fn load_checkpoint(
-    dir: &Path,
-    model: &mut Model,
-    weights: &mut crate::train::Optimizer,
-    optim: Option<&mut (dyn ArchOptimizer + 'static)>,
-) -> Result<usize, String> {
-    let d = dir.join("last");
-    let meta: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(d.join("state.json")).map_err(|e| e.to_string())?,
-    )
-    .map_err(|e| e.to_string())?;
-    model
-        .vs
-        .load(d.join("weights.ot"))
-        .map_err(|e| format!("weights: {e}"))?;
-    model
-        .arch_vs
-        .load(d.join("alphas.ot"))
-        .map_err(|e| format!("architecture parameters: {e}"))?;
-    let named = Tensor::load_multi(d.join("weight_optimizer.ot")).map_err(|e| e.to_string())?;
-    weights.load_state(&named, meta["weight_optimizer_steps"].as_i64().unwrap_or(0))?;
-    if let Some(o) = optim
-        && d.join("arch_optimizer.ot").exists()
-    {
-        let named = Tensor::load_multi(d.join("arch_optimizer.ot")).map_err(|e| e.to_string())?;
-        o.arch_optimizer()
-            .load_state(&named, meta["arch_optimizer_steps"].as_i64().unwrap_or(0))?;
-        o.load_extra_state(&meta["arch_extra"]);
-    }
-    Ok(meta["epochs_done"].as_u64().unwrap_or(0) as usize)
+    /// Called after every training batch (progress within an epoch).
+    pub on_batch: &'a mut dyn FnMut(&BatchProgress<'_>),
 }
 
 /// Runs the plan: builds the model, loads the data, runs the estimators epoch by epoch, recording
@@ -678,18 +601,39 @@ pub fn run(
         .filter(|t| t.state == modnas_core::trial::TrialState::Complete)
         .count();
     journal.reap().map_err(|e| e.to_string())?;
+    // An epoch record left unfinished by a crash between its creation and its result: that epoch
+    // runs again, so the stale record is closed (else it would be claimed in place of the next).
+    while let Some(t) = journal
+        .claim(&space, "torch")
+        .map_err(|e| e.to_string())?
+    {
+        journal
+            .finish(
+                t.number,
+                "torch",
+                &Outcome::Failed(
+                    "the process stopped while this epoch was being recorded; the epoch ran again"
+                        .into(),
+                ),
+            )
+            .map_err(|e| e.to_string())?;
+        journal
+            .mark_told(&[t.number], "")
+            .map_err(|e| e.to_string())?;
+    }
     let ckpt_dir = o.run_dir.map(|d| d.join("checkpoints"));
     if done_total > 0 {
         let dir = ckpt_dir
             .as_ref()
             .ok_or("cannot resume without a run directory")?;
-        let at = load_checkpoint(dir, &mut model, &mut weights, optim.as_deref_mut())
-            .map_err(|e| format!("cannot resume from {}: {e}", dir.display()))?;
-        if at != done_total {
-            return Err(format!(
-                "the checkpoint holds {at} epochs but the journal {done_total}; start over with --fresh"
-            ));
-        }
+        checkpoint::load(
+            dir,
+            &mut model,
+            &mut weights,
+            optim.as_deref_mut(),
+            done_total,
+        )
+        .map_err(|e| format!("cannot resume from {}: {e}", dir.display()))?;
         tracing::info!("resuming after {done_total} recorded epochs");
     }
     let mut last = Metrics::new();
@@ -754,14 +698,34 @@ pub fn run(
                 train_loader: &mut train_loader,
                 valid_loader: &mut valid_loader,
                 test_loader: test_loader.as_mut(),
+                interrupt: o.interrupt,
+                on_batch: &mut |b: usize, batches: usize, images: usize| {
+                    (o.on_batch)(&BatchProgress {
+                        estim: ename,
+                        epoch,
+                        epochs,
+                        batch: b,
+                        batches,
+                        images,
+                    })
+                },
             };
             let result = est.run_epoch(&mut r, epoch)?;
+            if result.interrupted {
+                // The unfinished epoch is not recorded: a rerun starts it again.
+                interrupted = true;
+                break 'outer;
+            }
             let mut metrics = metrics_of(&result, epoch);
             // Expected size and cost of the architecture (exact for a fixed one), in millions.
             let (counts, _) = crate::metrics::count(&model, shape);
             metrics.insert("params_m".into(), counts.params / 1e6);
             metrics.insert("macs_m".into(), counts.macs / 1e6);
             let arch = model.export();
+            // The checkpoint is on disk before the journal records the epoch (see `checkpoint`).
+            if let Some(d) = &ckpt_dir {
+                checkpoint::save(d, &model, &weights, optim.as_deref_mut(), global + 1)?;
+            }
             let nt = NewTrial {
                 params: Assignment(vec![]),
                 seed: es,
@@ -769,6 +733,7 @@ pub fn run(
             journal
                 .create(&space, &[nt], "")
                 .map_err(|e| e.to_string())?;
+            checkpoint::crash_point("epoch-created", global + 1);
             let t = journal
                 .claim(&space, "torch")
                 .map_err(|e| e.to_string())?
@@ -785,8 +750,9 @@ pub fn run(
                 .mark_told(&[t.number], "")
                 .map_err(|e| e.to_string())?;
             global += 1;
+            checkpoint::crash_point("epoch-committed", global);
             if let Some(d) = &ckpt_dir {
-                save_checkpoint(d, &model, &weights, optim.as_deref_mut(), global)?;
+                checkpoint::prune(d, global)?;
             }
             if result.test.is_some() {
                 test = Some(
@@ -804,7 +770,10 @@ pub fn run(
     trials.clear();
     let (all, _) = journal.trials(&space).map_err(|e| e.to_string())?;
     if last.is_empty()
-        && let Some(t) = all.last()
+        && let Some(t) = all
+            .iter()
+            .rev()
+            .find(|t| t.state == modnas_core::trial::TrialState::Complete)
     {
         last = t.metrics.clone();
         if last.contains_key("test_acc") {

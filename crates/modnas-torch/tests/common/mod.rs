@@ -90,3 +90,19 @@ pub fn assert_close(got: &[f64], want: &[f64], rel: f64, what: &str) {
         "{what}: max error {err:.3e} > {rel} × {scale:.3e}\n got  {got:?}\n want {want:?}"
     );
 }
+
+/// Small arguments for each backbone, so that every one builds and runs on a CPU in a moment.
+pub fn small_args(name: &str) -> &'static str {
+    match name {
+        "DARTS" => "{chn_in: 1, chn: 4, layers: 3, nodes: 2, image_size: 8}",
+        "MobileNetV2" => "{image_size: 32, n_classes: 5, width_mult: 0.25, depth_mult: 0.5}",
+        "CIFAR-MobileNetV2" => "{image_size: 16}",
+        "ResNet" => "{blocks: [1, 1], width: 4, image_size: 8}",
+        "CIFAR-ResNet-20" => "{image_size: 8}",
+        "ImageNet-ResNet-18" | "ImageNet-ResNet-50" | "ImageNet-ResNeXt-50" => {
+            "{image_size: 32, n_classes: 5}"
+        }
+        "ConvNet" => "{image_size: 8, widths: [4, 8], blocks: 1}",
+        other => panic!("no small arguments for backbone `{other}`: add them here"),
+    }
+}
