@@ -1,7 +1,7 @@
 //! Gaussian-process Bayesian optimisation with expected improvement, over mixed spaces.
 //!
 //! Assignments are encoded as in SMBO (one-hot categoricals, numerics scaled to `[0, 1]`, log
-//! scale where declared). After `n_initial` random points, every call of `next` fits a GP
+//! scale where declared), and the GP takes `[0, 1]` as the known bounds of every feature. After `n_initial` random points, every call of `next` fits a GP
 //! (Matérn 5/2, ARD, hyperparameters by marginal likelihood) once and proposes its points one
 //! after another, each maximising expected improvement over random candidates plus local
 //! perturbations of the best points found so far.
@@ -114,6 +114,8 @@ pub struct BayesOpt {
     /// Proposals without a result yet, in proposal order.
     pending: Vec<Assignment>,
     fits: u64,
+    /// The GP of the last call of `next`.
+    model: Option<GaussianProcess>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -135,6 +137,7 @@ impl BayesOpt {
             observed: Vec::new(),
             pending: Vec::new(),
             fits: 0,
+            model: None,
         }
     }
 
@@ -142,6 +145,12 @@ impl BayesOpt {
     /// random start).
     pub fn hyperparameter_fits(&self) -> u64 {
         self.fits
+    }
+
+    /// The GP that chose the proposals of the last call of `next` (with the points pending at
+    /// its end added to its posterior); `None` during the random start or after a failed fit.
+    pub fn model(&self) -> Option<&GaussianProcess> {
+        self.model.as_ref()
     }
 
     /// The proposals that have no result yet, in the order they were made.
@@ -157,7 +166,10 @@ impl BayesOpt {
         for (a, _) in &self.observed {
             self.space.encode_into(a, &mut xs);
         }
-        let mut gp = GaussianProcess::new(derive_seed(self.seed, "gp", self.observed.len() as u64));
+        // Features are scaled to [0, 1] by the space's bounds (one-hot categoricals are 0 or 1),
+        // so the GP measures length scales in units of the space, not of the data's spread.
+        let mut gp = GaussianProcess::new(derive_seed(self.seed, "gp", self.observed.len() as u64))
+            .with_input_bounds(vec![0.0; d], vec![1.0; d]);
         self.fits += 1;
         match gp.fit(&Matrix::new(ys.len(), d, xs), &ys) {
             Ok(()) => Some(gp),
@@ -290,6 +302,7 @@ impl Optimizer for BayesOpt {
                 _ => break,
             }
         }
+        self.model = model;
         Ok(out)
     }
 

@@ -215,3 +215,46 @@ fn pending_points_survive_a_restore() {
         }
     }
 }
+
+#[test]
+fn the_gp_scales_inputs_by_the_space_not_by_the_observed_spread() {
+    // Every observation lies in a small corner of the unit square: x1 in [0.40, 0.45], x2 in
+    // [0.50, 0.52]. The GP must still measure length scales in units of the whole space, so
+    // that their bounds ([1e-2, 1e2] of the side) do not shrink with the spread of the data.
+    let (est, space) = branin();
+    let mut bo = BayesOpt::new(
+        space.clone(),
+        1,
+        BayesArgs {
+            n_initial: 4,
+            candidates: 200,
+            local: 50,
+            ..Default::default()
+        },
+    );
+    let at = |u1: f64, u2: f64| {
+        Assignment(vec![
+            space.params()[0].domain.from_unit(u1),
+            space.params()[1].domain.from_unit(u2),
+        ])
+    };
+    let obs: Vec<_> = (0..12)
+        .map(|i| {
+            let t = i as f64 / 11.0;
+            let a = at(0.40 + 0.05 * t, 0.50 + 0.02 * ((7.0 * t) % 1.0));
+            observe(&est, &space, i, &a)
+        })
+        .collect();
+    bo.step(&obs).expect("tell");
+    assert_eq!(bo.next(1).expect("proposal").len(), 1);
+    let gp = bo.model().expect("a model was fitted");
+    for (m, (lo, hi)) in gp.input_range().into_iter().enumerate() {
+        assert_eq!((lo, hi), (0.0, 1.0), "feature {m} scaled by [{lo}, {hi}]");
+    }
+    for (m, l) in gp.length_scales().into_iter().enumerate() {
+        assert!(
+            (1e-2 * (1.0 - 1e-9)..=1e2 * (1.0 + 1e-9)).contains(&l),
+            "feature {m}: length scale {l} outside the bounds, in units of the space"
+        );
+    }
+}

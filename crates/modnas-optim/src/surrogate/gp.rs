@@ -311,6 +311,16 @@ impl GaussianProcess {
         self
     }
 
+    /// The interval of each input dimension that the last fit mapped to `[0, 1]`: the input
+    /// bounds when given, otherwise the training data's range (empty before a fit).
+    pub fn input_range(&self) -> Vec<(f64, f64)> {
+        self.x_lo
+            .iter()
+            .zip(&self.x_inv_range)
+            .map(|(lo, inv)| (*lo, lo + 1.0 / inv))
+            .collect()
+    }
+
     /// The fitted length scales (in scaled input units).
     pub fn length_scales(&self) -> Vec<f64> {
         self.theta.iter().take(self.d).map(|t| t.exp()).collect()
