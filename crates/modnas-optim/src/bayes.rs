@@ -346,7 +346,7 @@ pub fn register(reg: &mut OptimRegistry) -> Result<(), RegistryError> {
     reg.add::<BayesArgs>(
         "BayesOpt",
         &["GP", "GPBO", "BayesianOptimization", "GaussianProcessOptim", "Skopt", "SkoptOptim"],
-        "Gaussian-process Bayesian optimisation with expected improvement over mixed categorical/integer/real spaces.",
+        "Gaussian-process Bayesian optimisation with expected improvement (constant liar for batches). Good for few, costly evaluations of a few (mostly real-valued) hyperparameters.",
         |a, ctx: &OptimContext| Ok(Box::new(BayesOpt::new(ctx.space.clone(), ctx.seed, a))),
     )
 }

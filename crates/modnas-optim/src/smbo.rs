@@ -297,7 +297,7 @@ pub fn register(reg: &mut OptimRegistry) -> Result<(), RegistryError> {
     reg.add_with_spec::<SmboArgs>(
         "Smbo",
         &["ModelBased", "ModelBasedOptim", "SMBO"],
-        "Sequential model-based optimisation: surrogate model + acquisition search + epsilon-greedy random points.",
+        "Sequential model-based optimisation: surrogate model + acquisition search + epsilon-greedy random points. Good for large discrete spaces with a few hundred evaluations or more.",
         |a, spec, ctx: &OptimContext| {
             let model_spec = spec.nested("surrogate", "Gbdt")?;
             let acq_spec = spec.nested("acquisition", "Annealing")?;
