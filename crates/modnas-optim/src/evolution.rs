@@ -363,13 +363,13 @@ pub fn register(reg: &mut OptimRegistry) -> Result<(), RegistryError> {
     reg.add::<EvolutionArgs>(
         "Evolution",
         &["Genetic", "GeneticAlgorithm"],
-        "Generational genetic algorithm: survival, selection, uniform crossover, per-gene mutation (paper G.3 defaults).",
+        "Generational genetic algorithm: survival, selection, uniform crossover, per-gene mutation (paper G.3). Good for large categorical spaces with whole generations evaluated in parallel.",
         |a, ctx: &OptimContext| Ok(Box::new(Evolution::new(ctx.space.clone(), ctx.seed, a))),
     )?;
     reg.add::<AgingArgs>(
         "GenerationalAgingEvolution",
         &[],
-        "The reference code's generational variant of regularized evolution: Evolution whose survival removes the oldest.",
+        "Evolution whose survival removes the oldest (the reference code's generational aging variant). Good for noisy scores, where a lucky individual should not live forever.",
         |a, ctx: &OptimContext| {
             // This variant is defined by its survival rule.
             let args = EvolutionArgs { survival: Survival::Oldest, ..a.0 };

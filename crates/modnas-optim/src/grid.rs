@@ -97,7 +97,7 @@ pub fn register(reg: &mut OptimRegistry) -> Result<(), RegistryError> {
     reg.add::<GridArgs>(
         "GridSearch",
         &["Grid"],
-        "Every point of a finite space in mixed-radix order (first parameter varies fastest).",
+        "Every point of a finite space in mixed-radix order (first parameter fastest). Good for small spaces that can be covered whole.",
         |_, ctx: &OptimContext| Ok(Box::new(GridSearch::new(ctx.space.clone())?)),
     )
 }

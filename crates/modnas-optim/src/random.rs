@@ -81,7 +81,7 @@ pub fn register(reg: &mut OptimRegistry) -> Result<(), RegistryError> {
     reg.add::<RandomArgs>(
         "RandomSearch",
         &["Random"],
-        "Uniform random search; never repeats a point until a finite space is exhausted.",
+        "Uniform random search, no repeats until a finite space is exhausted. Good as a baseline, for a start, and for many parallel workers.",
         |_, ctx: &OptimContext| Ok(Box::new(RandomSearch::new(ctx.space.clone(), ctx.seed))),
     )
 }

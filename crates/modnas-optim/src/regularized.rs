@@ -207,7 +207,7 @@ pub fn register(reg: &mut OptimRegistry) -> Result<(), RegistryError> {
     reg.add::<RegularizedArgs>(
         "RegularizedEvolution",
         &["AgingEvolution", "REA"],
-        "Regularized (aging) evolution of Real et al. 2019: tournament of S from the last P results, mutate the winner, the oldest dies.",
+        "Regularized (aging) evolution (Real et al. 2019): tournament of S from the last P results, mutate the winner, the oldest dies. Good for architecture spaces, noisy scores and asynchronous workers.",
         |a, ctx: &OptimContext| Ok(Box::new(RegularizedEvolution::new(ctx.space.clone(), ctx.seed, a))),
     )
 }

@@ -2,8 +2,13 @@
 //!
 //! Assignments are one-hot encoded; a surrogate model (chosen by name) is refitted on all results
 //! every `n_next` proposals, an acquisition search (chosen by name) finds the `n_next` unvisited
-//! assignments it predicts best, and a fraction `epsilon` of them is replaced by random unvisited
-//! ones. The first `n_next` proposals are random. A visited point is never proposed again.
+//! assignments it predicts best, and `⌊epsilon · n_next⌋` of them (as AutoTVM's `int(ε·k)`) are
+//! replaced by random unvisited ones. The first `n_next` proposals are random. A visited point
+//! is never proposed again.
+//!
+//! Failed trials stay in the training data with a low score (by default the worst score
+//! observed, or `failure_score`), so the model learns to avoid configurations like them, as
+//! AutoTVM scores errors as zero.
 
 use crate::acquisition::{self, Acquisition, AcquisitionContext};
 use crate::models::{self, SurrogateContext};
@@ -29,8 +34,13 @@ pub struct SmboArgs {
     pub acquisition: serde_json::Value,
     /// Proposals per refit (and size of the random first batch).
     pub n_next: usize,
-    /// Fraction of each batch replaced by random points.
+    /// Fraction of each batch replaced by random points (`⌊epsilon · n_next⌋` of them).
     pub epsilon: f64,
+    /// Train the model on failed trials too, with the score `failure_score`.
+    pub learn_from_failures: bool,
+    /// The score of a failed trial in the training data (larger is better; for a minimised
+    /// objective the score is the negated value). `null`: the worst score observed so far.
+    pub failure_score: Option<f64>,
 }
 
 impl Default for SmboArgs {
@@ -40,6 +50,8 @@ impl Default for SmboArgs {
             acquisition: "Annealing".into(),
             n_next: 32,
             epsilon: 0.05,
+            learn_from_failures: true,
+            failure_score: None,
         }
     }
 }
@@ -52,6 +64,13 @@ impl Args for SmboArgs {
         }
         if !(0.0..=1.0).contains(&self.epsilon) {
             return Err(("epsilon".into(), "`epsilon` must be between 0 and 1".into()));
+        }
+        if self.failure_score.is_some_and(|v| !v.is_finite()) {
+            return Err((
+                "failure_score".into(),
+                "`failure_score` must be a finite number (or null for the worst score observed)"
+                    .into(),
+            ));
         }
         Ok(())
     }
@@ -67,7 +86,18 @@ impl Args for SmboArgs {
                 "Annealing or RandomSampling (`{type, args}` allowed)",
             ),
             ("n_next", "proposals between refits"),
-            ("epsilon", "fraction of random proposals per batch"),
+            (
+                "epsilon",
+                "fraction of random proposals per batch (floor(epsilon * n_next) of them)",
+            ),
+            (
+                "learn_from_failures",
+                "train the model on failed trials too, scored by failure_score",
+            ),
+            (
+                "failure_score",
+                "score of failed trials for the model (null: the worst observed)",
+            ),
         ]
     }
 }
@@ -81,7 +111,8 @@ pub struct Smbo {
     rng: Rng,
     visited: Visited,
     features: Vec<f64>,
-    targets: Vec<f64>,
+    /// The score of each row of `features`; `None` for a failed trial.
+    targets: Vec<Option<f64>>,
     queue: VecDeque<Assignment>,
     fits: u64,
 }
@@ -118,10 +149,27 @@ impl Smbo {
     }
 
     fn learn(&mut self, o: &Observation) {
-        if let Some(s) = o.score.filter(|s| s.is_finite()) {
+        let score = o.score.filter(|s| s.is_finite());
+        if score.is_some() || self.args.learn_from_failures {
             self.space.encode_into(&o.params, &mut self.features);
-            self.targets.push(s);
+            self.targets.push(score);
         }
+    }
+
+    /// The training targets, failed trials scored by `failure_score` (or the worst score
+    /// observed); `None` when there is nothing to score failures by.
+    fn training_targets(&self) -> Option<Vec<f64>> {
+        let worst = self
+            .targets
+            .iter()
+            .flatten()
+            .copied()
+            .fold(f64::INFINITY, f64::min);
+        let fail = self.args.failure_score.unwrap_or(worst);
+        if !fail.is_finite() && self.targets.iter().any(Option::is_none) {
+            return None;
+        }
+        Some(self.targets.iter().map(|t| t.unwrap_or(fail)).collect())
     }
 
     fn random_batch(&mut self, k: usize, exclude: &Visited) -> Vec<Assignment> {
@@ -146,12 +194,14 @@ impl Smbo {
             self.queue.extend(batch);
             return;
         }
-        let x = Matrix::new(
-            self.targets.len(),
-            self.space.feature_len(),
-            self.features.clone(),
-        );
-        if let Err(e) = self.model.fit(&x, &self.targets) {
+        let Some(y) = self.training_targets() else {
+            // Only failures so far, and no score given to them.
+            let batch = self.random_batch(k, &self.visited.clone());
+            self.queue.extend(batch);
+            return;
+        };
+        let x = Matrix::new(y.len(), self.space.feature_len(), self.features.clone());
+        if let Err(e) = self.model.fit(&x, &y) {
             tracing::warn!("surrogate fit failed ({e}); proposing random points");
             let batch = self.random_batch(k, &self.visited.clone());
             self.queue.extend(batch);
@@ -165,7 +215,7 @@ impl Smbo {
             &self.visited,
             &mut self.rng,
         );
-        let n_random = ((self.args.epsilon * k as f64).ceil() as usize).min(k);
+        let n_random = random_tail(self.args.epsilon, k);
         best.truncate(k - n_random);
         let mut exclude = self.visited.clone();
         for a in &best {
@@ -176,6 +226,12 @@ impl Smbo {
         self.queue.extend(best);
         self.queue.extend(extra);
     }
+}
+
+/// How many of a batch of `k` are random: `⌊ε·k⌋`, as AutoTVM's `int(ε·k)` (with a tolerance of
+/// 1e-9 so that, e.g., `0.29 · 100` gives 29).
+fn random_tail(epsilon: f64, k: usize) -> usize {
+    ((epsilon * k as f64 + 1e-9).floor() as usize).min(k)
 }
 
 impl Optimizer for Smbo {
@@ -241,7 +297,7 @@ pub fn register(reg: &mut OptimRegistry) -> Result<(), RegistryError> {
     reg.add_with_spec::<SmboArgs>(
         "Smbo",
         &["ModelBased", "ModelBasedOptim", "SMBO"],
-        "Sequential model-based optimisation: surrogate model + acquisition search + epsilon-greedy random points.",
+        "Sequential model-based optimisation: surrogate model + acquisition search + epsilon-greedy random points. Good for large discrete spaces with a few hundred evaluations or more.",
         |a, spec, ctx: &OptimContext| {
             let model_spec = spec.nested("surrogate", "Gbdt")?;
             let acq_spec = spec.nested("acquisition", "Annealing")?;
@@ -253,4 +309,20 @@ pub fn register(reg: &mut OptimRegistry) -> Result<(), RegistryError> {
             Ok(Box::new(Smbo::new(ctx.space.clone(), ctx.seed, a, model, acq)))
         },
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::random_tail;
+
+    #[test]
+    fn the_random_tail_rounds_down() {
+        assert_eq!(random_tail(0.05, 32), 1);
+        assert_eq!(random_tail(0.05, 16), 0);
+        assert_eq!(random_tail(0.05, 20), 1);
+        assert_eq!(random_tail(0.29, 100), 29);
+        assert_eq!(random_tail(0.5, 7), 3);
+        assert_eq!(random_tail(0.0, 8), 0);
+        assert_eq!(random_tail(1.0, 8), 8);
+    }
 }

@@ -88,14 +88,40 @@ const ALL: &[&str] = &[
     "{type: BayesOpt, args: {n_initial: 5, candidates: 200, local: 50}}",
 ];
 
+/// The component type an entry of [`ALL`] names: the whole spec, or its `type:` field.
+fn type_name(spec: &str) -> &str {
+    match spec.strip_prefix('{') {
+        None => spec.trim(),
+        Some(rest) => {
+            let after = rest
+                .split_once("type:")
+                .map(|(_, t)| t)
+                .unwrap_or_else(|| panic!("spec {spec} has no type"));
+            after
+                .split([',', '}'])
+                .next()
+                .map(str::trim)
+                .unwrap_or_default()
+        }
+    }
+}
+
 #[test]
 fn every_registered_optimizer_is_exercised() {
     let reg = modnas_optim::registry();
+    let names: Vec<&str> = reg.entries().iter().map(|e| e.name).collect();
     for e in reg.entries() {
         assert!(
-            ALL.iter().any(|s| s.contains(e.name)),
+            ALL.iter().any(|s| type_name(s) == e.name),
             "optimizer {} has no test entry",
             e.name
+        );
+    }
+    // And every entry names a registered optimizer by its canonical name.
+    for s in ALL {
+        assert!(
+            names.contains(&type_name(s)),
+            "test entry {s} names no registered optimizer (registered: {names:?})"
         );
     }
 }

@@ -80,17 +80,17 @@ impl TopK {
         }
     }
 
-    /// Offers a candidate.
-    pub(crate) fn offer(&mut self, score: f64, a: &Assignment, visited: &Visited) {
+    /// Offers a candidate; `true` if it entered the set.
+    pub(crate) fn offer(&mut self, score: f64, a: &Assignment, visited: &Visited) -> bool {
         if self.k == 0 || !score.is_finite() {
-            return;
+            return false;
         }
         if self.items.len() == self.k && score <= self.items[self.k - 1].0 {
-            return;
+            return false;
         }
         let key = a.key();
         if self.keys.contains(&key) || visited.contains(a) {
-            return;
+            return false;
         }
         let pos = self.items.partition_point(|(s, _)| *s >= score);
         self.items.insert(pos, (score, a.clone()));
@@ -100,6 +100,7 @@ impl TopK {
         {
             self.keys.remove(&out.key());
         }
+        true
     }
 
     pub(crate) fn into_vec(self) -> Vec<Assignment> {

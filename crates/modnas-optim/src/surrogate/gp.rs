@@ -63,6 +63,8 @@ pub struct GaussianProcess {
     theta: Vec<f64>,
     /// Cholesky factor of the training covariance.
     chol: Vec<f64>,
+    /// The standardised training targets.
+    yt: Vec<f64>,
     /// `K⁻¹ y` on the standardised targets.
     alpha: Vec<f64>,
     lml: f64,
@@ -288,6 +290,7 @@ impl GaussianProcess {
             y_std: 1.0,
             theta: Vec::new(),
             chol: Vec::new(),
+            yt: Vec::new(),
             alpha: Vec::new(),
             lml: f64::NAN,
         }
@@ -306,6 +309,16 @@ impl GaussianProcess {
     pub fn with_input_bounds(mut self, lower: Vec<f64>, upper: Vec<f64>) -> Self {
         self.input_bounds = Some((lower, upper));
         self
+    }
+
+    /// The interval of each input dimension that the last fit mapped to `[0, 1]`: the input
+    /// bounds when given, otherwise the training data's range (empty before a fit).
+    pub fn input_range(&self) -> Vec<(f64, f64)> {
+        self.x_lo
+            .iter()
+            .zip(&self.x_inv_range)
+            .map(|(lo, inv)| (*lo, lo + 1.0 / inv))
+            .collect()
     }
 
     /// The fitted length scales (in scaled input units).
@@ -491,8 +504,71 @@ impl GaussianProcess {
         self.y_std = ys;
         self.theta = theta;
         self.chol = chol;
+        self.yt = yt;
         self.alpha = alpha;
         self.fitted = true;
+        Ok(())
+    }
+
+    /// Adds the observation `(row, y)` to the posterior without refitting the hyperparameters,
+    /// the input scaling or the target standardisation: the process then predicts as if it had
+    /// been fitted with these hyperparameters on the data plus this point. This is how a batch
+    /// of Bayesian optimisation accounts for points still being evaluated (with a fantasised
+    /// `y`). Costs `O(n²)` (the Cholesky factor grows by one row). Errors before a fit, or on
+    /// a row of the wrong length or non-finite values; the log marginal likelihood keeps the
+    /// value of the fit.
+    pub fn condition(&mut self, row: &[f64], y: f64) -> Result<(), String> {
+        if !self.fitted {
+            return Err("the Gaussian process must be fitted before it is conditioned".into());
+        }
+        if row.len() != self.d {
+            return Err(format!(
+                "the row has {} features, the process was fitted on {}",
+                row.len(),
+                self.d
+            ));
+        }
+        if !y.is_finite() || row.iter().any(|v| !v.is_finite()) {
+            return Err("non-finite value in a conditioning point".into());
+        }
+        let (n, d) = (self.n, self.d);
+        let z: Vec<f64> = row
+            .iter()
+            .zip(&self.x_lo)
+            .zip(&self.x_inv_range)
+            .map(|((v, l), s)| (v - l) * s)
+            .collect();
+        let inv_l2: Vec<f64> = self.theta[..d].iter().map(|t| (-2.0 * t).exp()).collect();
+        let s2 = self.theta[d].exp();
+        let sn2 = self.theta[d + 1].exp();
+        // New last row of the factor: L l = k, then the pivot √(k(z, z) + σ²_n − l·l).
+        let mut l_row: Vec<f64> = (0..n)
+            .map(|i| s2 * matern52(sq_dist(&z, &self.xs[i * d..(i + 1) * d], &inv_l2)))
+            .collect();
+        solve_lower_in_place(&self.chol, n, &mut l_row);
+        let diag = s2 + sn2;
+        let pivot = (diag - dot(&l_row, &l_row)).max(1e-10 * diag).sqrt();
+        let m = n + 1;
+        let mut chol = vec![0.0; m * m];
+        for i in 0..n {
+            chol[i * m..i * m + i + 1].copy_from_slice(&self.chol[i * n..i * n + i + 1]);
+        }
+        chol[n * m..n * m + n].copy_from_slice(&l_row);
+        chol[n * m + n] = pivot;
+        let mut yt = std::mem::take(&mut self.yt);
+        yt.push((y - self.y_mean) / self.y_std);
+        let mut alpha = yt.clone();
+        cholesky_solve_in_place(&chol, m, &mut alpha);
+        if alpha.iter().any(|v| !v.is_finite()) {
+            self.yt = yt;
+            self.yt.pop();
+            return Err("Gaussian-process posterior is not finite".to_string());
+        }
+        self.xs.extend_from_slice(&z);
+        self.n = m;
+        self.chol = chol;
+        self.yt = yt;
+        self.alpha = alpha;
         Ok(())
     }
 
@@ -853,6 +929,67 @@ mod tests {
         assert!(gp.fit(&x, &[1.0, f64::NAN, 0.0]).is_err());
         let mut bad = GaussianProcess::new(0).with_input_bounds(vec![0.0], vec![0.0]);
         assert!(bad.fit(&x, &[1.0, 2.0, 3.0]).is_err());
+    }
+
+    #[test]
+    fn conditioning_adds_a_point_with_fixed_hyperparameters() {
+        // Few points, so the posterior is uncertain between them.
+        let (n, d) = (6, 2);
+        let x = points(n, d, 12);
+        let y: Vec<f64> = (0..n)
+            .map(|i| (3.0 * x.get(i, 0)).sin() + x.get(i, 1))
+            .collect();
+        let mut gp = GaussianProcess::new(5).with_input_bounds(vec![0.0; 2], vec![1.0; 2]);
+        assert!(gp.condition(&[0.5, 0.5], 1.0).is_err(), "not fitted yet");
+        gp.fit(&x, &y).expect("fit");
+        let theta = (
+            gp.length_scales(),
+            gp.signal_variance(),
+            gp.noise_variance(),
+        );
+        let at = [0.37, 0.81];
+        let (m0, v0) = gp.predict(&at);
+        let lie = -5.0;
+        gp.condition(&at, lie).expect("condition");
+        let (m1, v1) = gp.predict(&at);
+        eprintln!("conditioning: mean {m0} -> {m1}, variance {v0} -> {v1}");
+        assert!(v0 > 1e-3, "the test point should be uncertain before: {v0}");
+        assert!(v1 < 0.05 * v0, "variance at the new point {v1} (was {v0})");
+        assert!(
+            (m1 - lie).abs() < 0.1 * (m0 - lie).abs(),
+            "mean at the new point {m1} (was {m0}, fantasy {lie})"
+        );
+        // The hyperparameters do not change.
+        assert_eq!(
+            theta,
+            (
+                gp.length_scales(),
+                gp.signal_variance(),
+                gp.noise_variance()
+            )
+        );
+        // The posterior does not depend on the order of the added points.
+        let (p, q) = ([0.1, 0.9], [0.8, 0.3]);
+        let mut a = gp.clone();
+        a.condition(&p, 0.5).expect("condition");
+        a.condition(&q, -1.0).expect("condition");
+        let mut b = gp.clone();
+        b.condition(&q, -1.0).expect("condition");
+        b.condition(&p, 0.5).expect("condition");
+        for r in [[0.2, 0.2], [0.5, 0.6], [0.9, 0.9], p, q] {
+            let (ma, va) = a.predict(&r);
+            let (mb, vb) = b.predict(&r);
+            assert!(
+                (ma - mb).abs() < 1e-8 && (va - vb).abs() < 1e-8,
+                "{r:?}: {ma} {va} vs {mb} {vb}"
+            );
+        }
+        // Conditioning on an existing training point keeps the factor positive definite.
+        let row0 = x.row(0).to_vec();
+        gp.condition(&row0, y[0]).expect("duplicate point");
+        assert!(gp.predict(&row0).0.is_finite());
+        assert!(gp.condition(&[0.1], 0.0).is_err(), "wrong length");
+        assert!(gp.condition(&[0.1, 0.2], f64::NAN).is_err(), "non-finite");
     }
 
     #[test]
