@@ -1,5 +1,6 @@
 //! Searches and final training on the tensor layer: configurations with a `model:`.
 
+use crate::epoch_bar::EpochBar;
 use crate::error::CliError;
 use crate::plan::{JournalKind, check_name, journal_from_node};
 use crate::run::open_run;
@@ -10,7 +11,6 @@ use modnas_core::journal::RunMeta;
 use modnas_core::objective::{Metrics, Objective, Objectives};
 use modnas_core::output::write_atomic;
 use modnas_torch::model::ArchDesc;
-use crate::epoch_bar::EpochBar;
 use modnas_torch::routine::estim::BatchProgress;
 use modnas_torch::routine::{self, RunOpts};
 use std::path::Path;

@@ -135,6 +135,9 @@ fn a_checkpoint_in_the_older_layout_still_resumes() {
         std::fs::rename(&from, ckpt.join(old)).expect("rename");
         let (code, out) = search(&cfg, &runs, "old", None);
         assert_eq!(code, Some(0), "{old}: {out}");
-        assert!(out.contains("resuming after 3 recorded epochs"), "{old}: {out}");
+        assert!(
+            out.contains("resuming after 3 recorded epochs"),
+            "{old}: {out}"
+        );
     }
 }

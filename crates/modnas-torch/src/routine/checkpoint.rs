@@ -200,10 +200,9 @@ pub fn load(
 ) -> Result<(), String> {
     let d = locate(dir, done)?;
     let state = d.join("state.json");
-    let meta: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(&state).map_err(|e| io("read", &state, e))?,
-    )
-    .map_err(|e| format!("{}: {e}", state.display()))?;
+    let meta: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&state).map_err(|e| io("read", &state, e))?)
+            .map_err(|e| format!("{}: {e}", state.display()))?;
     if meta["epochs_done"].as_u64() != Some(done as u64) {
         return Err(format!(
             "{} holds {} epochs, not {done}",

@@ -603,10 +603,7 @@ pub fn run(
     journal.reap().map_err(|e| e.to_string())?;
     // An epoch record left unfinished by a crash between its creation and its result: that epoch
     // runs again, so the stale record is closed (else it would be claimed in place of the next).
-    while let Some(t) = journal
-        .claim(&space, "torch")
-        .map_err(|e| e.to_string())?
-    {
+    while let Some(t) = journal.claim(&space, "torch").map_err(|e| e.to_string())? {
         journal
             .finish(
                 t.number,
