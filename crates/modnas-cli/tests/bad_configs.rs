@@ -216,3 +216,56 @@ fn output_into_a_closed_pipe_ends_quietly() {
     assert_eq!(so.lines().count(), 1);
     assert!(!se.contains("panicked"), "{se}");
 }
+
+/// Runs `modnas ARGS` under an address-space cap (in KiB), so that a regression that tries to
+/// allocate without bound aborts instead of taking the machine's memory.
+fn modnas_capped(cap_kib: u64, dir: &Path, args: &[&str]) -> std::process::Output {
+    let mut script = format!("ulimit -v {cap_kib} && exec \"$0\"");
+    for i in 1..=args.len() {
+        script.push_str(&format!(" \"${{{i}}}\""));
+    }
+    let mut cmd = std::process::Command::new("sh");
+    cmd.current_dir(dir)
+        .arg("-c")
+        .arg(script)
+        .arg(env!("CARGO_BIN_EXE_modnas"))
+        .args(args)
+        .env_remove("RUST_LOG")
+        .env("MODNAS_DATA_DIR", common::repo().join("data"));
+    cmd.output().unwrap()
+}
+
+#[test]
+fn oversized_configuration_files_are_refused_before_reading_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let runs = dir.path().join("runs");
+    let runs = runs.to_str().unwrap();
+    let out = modnas_capped(
+        1_000_000,
+        dir.path(),
+        &["search", "/dev/zero", "--runs-dir", runs, "--no-progress"],
+    );
+    check_failure(
+        "/dev/zero",
+        &out,
+        &["`/dev/zero`".into(), "larger than 16 MiB".into()],
+    );
+    // A real file just over the limit: valid YAML (comments), so only its size is wrong.
+    let big = dir.path().join("big.yaml");
+    let line = format!("# {}\n", "x".repeat(1021));
+    let mut text = String::with_capacity(17 << 20);
+    while text.len() <= 16 << 20 {
+        text.push_str(&line);
+    }
+    std::fs::write(&big, text).unwrap();
+    let out = modnas_capped(
+        1_000_000,
+        dir.path(),
+        &["search", "big.yaml", "--runs-dir", runs, "--no-progress"],
+    );
+    check_failure(
+        "big.yaml",
+        &out,
+        &["`big.yaml`".into(), "larger than 16 MiB".into()],
+    );
+}

@@ -3,30 +3,69 @@
 use super::error::ConfigError;
 use super::node::{Key, Node, NodeKind, Source, Span};
 use std::collections::HashMap;
+use std::io::Read;
 use std::path::Path;
 use std::sync::Arc;
 use yaml_rust2::parser::{Event, Parser};
 use yaml_rust2::scanner::{Marker, TScalarStyle};
 
-/// Reads and parses a YAML file.
+/// The largest configuration file read, in bytes (16 MiB). Larger files are refused before
+/// more than this is read, so pointing modnas at `/dev/zero` or a huge file fails at once.
+pub const MAX_FILE_BYTES: u64 = 16 << 20;
+
+/// Reads and parses a YAML file (at most [`MAX_FILE_BYTES`]).
 pub fn load_file(path: &Path) -> Result<Node, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|e| {
-        let what = match e.kind() {
-            std::io::ErrorKind::NotFound => "file not found".to_string(),
-            std::io::ErrorKind::PermissionDenied => "permission denied".to_string(),
-            std::io::ErrorKind::InvalidData => "the file is not UTF-8 text".to_string(),
-            _ => e.to_string(),
-        };
-        ConfigError::new(format!(
-            "cannot read configuration file `{}`: {what}",
-            path.display()
-        ))
-    })?;
+    let text = read_limited(path, MAX_FILE_BYTES)?;
     parse_source(Source {
         name: path.display().to_string(),
         path: Some(path.to_path_buf()),
         text,
     })
+}
+
+fn mib(bytes: u64) -> String {
+    if bytes % (1 << 20) == 0 {
+        format!("{} MiB", bytes >> 20)
+    } else {
+        format!("{bytes} bytes")
+    }
+}
+
+/// Reads a text file of at most `limit` bytes, reading no more than `limit + 1` bytes of a
+/// larger one (or of an endless one such as `/dev/zero`).
+fn read_limited(path: &Path, limit: u64) -> Result<String, ConfigError> {
+    let fail = |what: String| {
+        ConfigError::new(format!(
+            "cannot read configuration file `{}`: {what}",
+            path.display()
+        ))
+    };
+    let io = |e: std::io::Error| {
+        fail(match e.kind() {
+            std::io::ErrorKind::NotFound => "file not found".to_string(),
+            std::io::ErrorKind::PermissionDenied => "permission denied".to_string(),
+            _ => e.to_string(),
+        })
+    };
+    let too_big = || {
+        fail(format!(
+            "the file is larger than {}, the limit for a configuration file",
+            mib(limit)
+        ))
+    };
+    let file = std::fs::File::open(path).map_err(io)?;
+    if file
+        .metadata()
+        .is_ok_and(|m| m.is_file() && m.len() > limit)
+    {
+        return Err(too_big());
+    }
+    let mut bytes = Vec::new();
+    file.take(limit + 1).read_to_end(&mut bytes).map_err(io)?;
+    if bytes.len() as u64 > limit {
+        return Err(too_big());
+    }
+    String::from_utf8(bytes).map_err(|_| fail("the file is not UTF-8 text".to_string()))
 }
 
 /// Parses YAML text from a named source.
@@ -542,5 +581,22 @@ mod tests {
         let text = emit(&v);
         let back = parse_str("emitted", &text).unwrap().to_json();
         assert_eq!(back, v, "{text}");
+    }
+
+    #[test]
+    fn files_are_read_up_to_a_limit() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("c.yaml");
+        std::fs::write(&p, "a: 1\n# padding\n").unwrap();
+        assert_eq!(read_limited(&p, 15).unwrap(), "a: 1\n# padding\n");
+        let e = read_limited(&p, 14).unwrap_err();
+        assert!(e.message.contains("larger than 14 bytes"), "{e}");
+        let e = read_limited(Path::new("/dev/zero"), 1 << 20).unwrap_err();
+        assert!(e.message.contains("larger than 1 MiB"), "{e}");
+        std::fs::write(&p, b"a: \xff\n").unwrap();
+        let e = read_limited(&p, 16).unwrap_err();
+        assert!(e.message.contains("not UTF-8"), "{e}");
+        let e = read_limited(&dir.path().join("none.yaml"), 16).unwrap_err();
+        assert!(e.message.contains("file not found"), "{e}");
     }
 }
