@@ -394,3 +394,44 @@ fn oversized_configuration_files_are_refused_before_reading_them() {
         &["`big.yaml`".into(), "larger than 16 MiB".into()],
     );
 }
+
+#[test]
+fn domains_that_cannot_be_sampled_are_configuration_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let runs = dir.path().join("runs");
+    let runs = runs.to_str().unwrap();
+    for (spec, expect) in [
+        (
+            "x={type: int, low: 1152921504606846976, high: 1152921504606846976, log: true}",
+            "too narrow to sample on a log scale",
+        ),
+        (
+            "x={type: float, low: 1.0e300, high: 1.0000000000000002e300, log: true}",
+            "too narrow to sample on a log scale",
+        ),
+        (
+            "x={type: int, low: 1152921504606846976, high: 1152921504606847000, log: true}",
+            "too narrow to sample on a log scale",
+        ),
+    ] {
+        let out = modnas_capped(
+            2_000_000,
+            dir.path(),
+            &[
+                "tune",
+                "-p",
+                spec,
+                "--objective",
+                "loss:min",
+                "--trials",
+                "2",
+                "--runs-dir",
+                runs,
+                "--no-progress",
+                "--",
+                "true",
+            ],
+        );
+        check_failure(spec, &out, &[expect.into(), format!("-p {spec}")]);
+    }
+}

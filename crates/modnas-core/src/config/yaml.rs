@@ -428,16 +428,17 @@ fn parse_int(t: &str) -> Option<i64> {
         b'+' => (false, &t[1..]),
         _ => (false, t),
     };
-    let v = if let Some(h) = body.strip_prefix("0x") {
-        i64::from_str_radix(h, 16).ok()?
+    // Parsed as the magnitude in i128 then negated, so that i64::MIN can be written.
+    let v: i128 = if let Some(h) = body.strip_prefix("0x") {
+        i128::from(u64::from_str_radix(h, 16).ok()?)
     } else if let Some(o) = body.strip_prefix("0o") {
-        i64::from_str_radix(o, 8).ok()?
+        i128::from(u64::from_str_radix(o, 8).ok()?)
     } else if !body.is_empty() && body.bytes().all(|b| b.is_ascii_digit()) {
-        body.parse().ok()?
+        i128::from(body.parse::<u64>().ok()?)
     } else {
         return None;
     };
-    Some(if neg { -v } else { v })
+    i64::try_from(if neg { -v } else { v }).ok()
 }
 
 fn parse_float(t: &str) -> Option<f64> {
@@ -610,6 +611,18 @@ mod tests {
         assert_eq!(n.get("h").unwrap().kind, NodeKind::Float(f64::INFINITY));
         assert_eq!(n.get("i").unwrap().kind, NodeKind::Int(16));
         assert_eq!(n.get("j").unwrap().kind, NodeKind::Str("1_000".into()));
+        let n = parse_str(
+            "t.yaml",
+            "min: -9223372036854775808\nmax: 9223372036854775807\nover: 9223372036854775808\nh: -0x8000000000000000\n",
+        )
+        .unwrap();
+        assert_eq!(n.get("min").unwrap().kind, NodeKind::Int(i64::MIN));
+        assert_eq!(n.get("max").unwrap().kind, NodeKind::Int(i64::MAX));
+        assert_eq!(
+            n.get("over").unwrap().kind,
+            NodeKind::Float(9223372036854775808.0)
+        );
+        assert_eq!(n.get("h").unwrap().kind, NodeKind::Int(i64::MIN));
     }
 
     #[test]
