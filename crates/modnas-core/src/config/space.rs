@@ -45,12 +45,14 @@ fn number(n: &Node, path: &str) -> Result<(f64, bool), ConfigError> {
     }
 }
 
+const TWO_63: f64 = 9_223_372_036_854_775_808.0;
+
 /// An integer bound exactly as written (an integer written as a float, `8.0`, must fit too).
 fn exact_int(n: &Node, x: f64, path: &str) -> Result<i64, ConfigError> {
     match n.kind {
         NodeKind::Int(i) => Ok(i),
-        // 2^63 is the first float past i64::MAX.
-        _ if x >= -9.223372036854775808e18 && x < 9.223372036854775808e18 => Ok(x as i64),
+        // -2^63 is i64::MIN exactly; 2^63 is the first float past i64::MAX.
+        _ if (-TWO_63..TWO_63).contains(&x) => Ok(x as i64),
         _ => Err(ConfigError::at(
             n,
             path,

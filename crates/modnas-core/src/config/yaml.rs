@@ -34,7 +34,7 @@ pub fn load_file(path: &Path) -> Result<Node, ConfigError> {
 }
 
 fn mib(bytes: u64) -> String {
-    if bytes % (1 << 20) == 0 {
+    if bytes.is_multiple_of(1 << 20) {
         format!("{} MiB", bytes >> 20)
     } else {
         format!("{bytes} bytes")
@@ -526,7 +526,7 @@ fn quote(s: &str) -> String {
         && s.chars().all(|c| {
             c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | '/' | '|' | '~' | '+')
         })
-        && !s.starts_with(['-', '.', '~', '+'])
+        && !s.starts_with(['-', '.', '~', '+', '|'])
         && matches!(
             resolve_scalar(s, TScalarStyle::Plain, None),
             Ok(NodeKind::Str(_))
@@ -674,6 +674,8 @@ mod tests {
             "flags": [true, false],
             "nested": {"a": [1, {"b": "yes", "c": "1.5"}], "empty": {}, "list": []},
             "odd": "a: b",
+            "|block": "|literal",
+            "pipe|inside": "a|b",
             "none": null
         });
         let text = emit(&v);
