@@ -538,6 +538,9 @@ fn quote(s: &str) -> String {
     }
 }
 
+/// Keys longer than this (in bytes, as written) are emitted as explicit `? key` entries.
+const MAX_PLAIN_KEY: usize = 1000;
+
 fn key_text(k: &str) -> String {
     quote(k)
 }
@@ -552,7 +555,17 @@ fn emit_into(v: &serde_json::Value, indent: usize, out: &mut String, top: bool) 
                 if i > 0 || (top && !out.is_empty()) {
                     out.push_str(&pad);
                 }
-                out.push_str(&key_text(k));
+                let key = key_text(k);
+                if key.len() > MAX_PLAIN_KEY {
+                    // The parser takes at most 1024 characters as an implicit key; a longer key
+                    // is written as an explicit one (`? key` then `: value`).
+                    out.push_str("? ");
+                    out.push_str(&key);
+                    out.push('\n');
+                    out.push_str(&pad);
+                } else {
+                    out.push_str(&key);
+                }
                 out.push(':');
                 match scalar(x) {
                     Some(s) => {
@@ -676,6 +689,8 @@ mod tests {
             "odd": "a: b",
             "|block": "|literal",
             "pipe|inside": "a|b",
+            "k".repeat(1500): {"long": ["x".repeat(1500)], "k".repeat(1200): 1},
+            "l".repeat(1100): "v",
             "none": null
         });
         let text = emit(&v);
