@@ -2,7 +2,7 @@
 
 use super::error::ConfigError;
 use super::node::{Key, Node, NodeKind, Source, Span};
-use super::yaml::parse_source;
+use super::yaml::{MAX_DEPTH, parse_source};
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -101,7 +101,23 @@ pub fn apply_override_from(
 
 fn set_path(root: &mut Node, path: &str, value: Node, span: &Span) -> Result<(), ConfigError> {
     let parts: Vec<&str> = path.split('.').collect();
+    check_depth(parts.len(), &value, span)?;
     set_parts(root, &parts, 0, value, span)
+}
+
+/// Fails when `value` placed `levels` maps down would nest deeper than [`MAX_DEPTH`].
+fn check_depth(levels: usize, value: &Node, span: &Span) -> Result<(), ConfigError> {
+    let total = levels.saturating_add(value.height());
+    if total > MAX_DEPTH {
+        return Err(ConfigError::at_span(
+            span,
+            "",
+            format!(
+                "nested too deeply: this key path of {levels} names with its value nests {total} levels; lists and maps may be nested at most {MAX_DEPTH} levels"
+            ),
+        ));
+    }
+    Ok(())
 }
 
 fn set_parts(
@@ -206,6 +222,7 @@ pub fn apply_defaults(root: &mut Node) -> Result<(), ConfigError> {
                 format!("`{}` is not a valid key path", k.name),
             ));
         }
+        check_depth(parts.len(), v, &k.span)?;
         fill_default(root, &parts, v);
     }
     Ok(())

@@ -200,6 +200,28 @@ impl Node {
         }
     }
 
+    /// Levels of lists and maps in this value (0 for a scalar, 1 for a list of scalars…).
+    ///
+    /// Walks the tree with an explicit stack, so it is safe on a tree of any depth.
+    pub fn height(&self) -> usize {
+        let mut max = 0;
+        let mut stack: Vec<(&Node, usize)> = vec![(self, 0)];
+        while let Some((n, above)) = stack.pop() {
+            match &n.kind {
+                NodeKind::Seq(items) => {
+                    max = max.max(above + 1);
+                    stack.extend(items.iter().map(|c| (c, above + 1)));
+                }
+                NodeKind::Map(entries) => {
+                    max = max.max(above + 1);
+                    stack.extend(entries.iter().map(|(_, c)| (c, above + 1)));
+                }
+                _ => {}
+            }
+        }
+        max
+    }
+
     /// The value as JSON (positions dropped).
     pub fn to_json(&self) -> serde_json::Value {
         use serde_json::Value as J;

@@ -45,6 +45,22 @@ fn number(n: &Node, path: &str) -> Result<(f64, bool), ConfigError> {
     }
 }
 
+const TWO_63: f64 = 9_223_372_036_854_775_808.0;
+
+/// An integer bound exactly as written (an integer written as a float, `8.0`, must fit too).
+fn exact_int(n: &Node, x: f64, path: &str) -> Result<i64, ConfigError> {
+    match n.kind {
+        NodeKind::Int(i) => Ok(i),
+        // -2^63 is i64::MIN exactly; 2^63 is the first float past i64::MAX.
+        _ if (-TWO_63..TWO_63).contains(&x) => Ok(x as i64),
+        _ => Err(ConfigError::at(
+            n,
+            path,
+            format!("the integer bound {x:e} does not fit in 64 bits"),
+        )),
+    }
+}
+
 fn numeric(
     kind: Option<&str>,
     low: &Node,
@@ -71,8 +87,8 @@ fn numeric(
     };
     Ok(if int {
         Domain::Int {
-            low: lo as i64,
-            high: hi as i64,
+            low: exact_int(low, lo, &format!("{path}.low"))?,
+            high: exact_int(high, hi, &format!("{path}.high"))?,
             log,
         }
     } else {
@@ -256,6 +272,32 @@ mod tests {
     }
 
     #[test]
+    fn integer_bounds_are_kept_exactly() {
+        let n = parse_str(
+            "s.yaml",
+            "x: {type: int, low: 9007199254740993, high: 9223372036854775807}\ny: [[-9223372036854775808, 9007199254740995]]\n",
+        )
+        .unwrap();
+        let s = space_from_node(&n, "space").unwrap();
+        assert_eq!(
+            s.params()[0].domain,
+            Domain::Int {
+                low: 9007199254740993,
+                high: i64::MAX,
+                log: false
+            }
+        );
+        assert_eq!(
+            s.params()[1].domain,
+            Domain::Int {
+                low: i64::MIN,
+                high: 9007199254740995,
+                log: false
+            }
+        );
+    }
+
+    #[test]
     fn errors() {
         for (text, needle) in [
             ("x: {type: flaot, low: 0, high: 1}", "did you mean `float`"),
@@ -266,6 +308,18 @@ mod tests {
             ("x: {choices: [a], low: 1, high: 2}", "not both"),
             ("x: 5", "expected a parameter definition"),
             ("x: {type: int, low: 0.5, high: 2}", "integer bounds"),
+            (
+                "x: {type: int, low: 0, high: 1.0e19}",
+                "does not fit in 64 bits",
+            ),
+            (
+                "x: {type: int, low: 1152921504606846976, high: 1152921504606846976, log: true}",
+                "too narrow to sample on a log scale",
+            ),
+            (
+                "x: {type: float, low: 1.0e300, high: 1.0000000000000002e300, log: true}",
+                "too narrow to sample on a log scale",
+            ),
             ("x: {lo: 0, high: 1}", "unknown key `lo`"),
         ] {
             let n = parse_str("s.yaml", text).unwrap();

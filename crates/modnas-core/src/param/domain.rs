@@ -118,6 +118,36 @@ fn num(x: f64) -> String {
     }
 }
 
+/// The log-scale sampling interval of an integer domain: each integer owns the half-open
+/// interval of width one around it, so the end points get their share.
+fn log_int_bounds(low: i64, high: i64) -> (f64, f64) {
+    ((low as f64 - 0.5).max(0.5).ln(), (high as f64 + 0.5).ln())
+}
+
+fn too_narrow(low: &str, high: &str) -> String {
+    format!(
+        "the range [{low}, {high}] is too narrow to sample on a log scale (its logarithms are \
+         equal as 64-bit floats); use `log: false`"
+    )
+}
+
+/// `x` limited to `[low, high]`; unlike `clamp`, never panics (a reversed range gives `low`
+/// or `high`, NaN gives a bound).
+fn within_i(x: i64, low: i64, high: i64) -> i64 {
+    x.min(high).max(low)
+}
+
+fn within_f(x: f64, low: f64, high: f64) -> f64 {
+    let y = x.min(high).max(low);
+    if y.is_nan() { low } else { y }
+}
+
+/// A uniform draw in `[low, high]` for finite bounds, also when `high - low` overflows.
+fn lerp_draw(rng: &mut Rng, low: f64, high: f64) -> f64 {
+    let u: f64 = rng.random();
+    within_f(low * (1.0 - u) + high * u, low, high)
+}
+
 impl Domain {
     /// Checks the domain itself; returns a sentence describing the problem.
     pub fn check(&self) -> Result<(), String> {
@@ -145,6 +175,12 @@ impl Domain {
                 if *log && *low <= 0 {
                     return Err(format!("a log-scale parameter needs low > 0, got {low}"));
                 }
+                if *log {
+                    let (a, b) = log_int_bounds(*low, *high);
+                    if !(a < b) {
+                        return Err(too_narrow(&low.to_string(), &high.to_string()));
+                    }
+                }
                 Ok(())
             }
             Domain::Float { low, high, log } => {
@@ -164,6 +200,9 @@ impl Domain {
                 if *log && *low <= 0.0 {
                     return Err(format!("a log-scale parameter needs low > 0, got {low}"));
                 }
+                if *log && low < high && !(low.ln() < high.ln()) {
+                    return Err(too_narrow(&num(*low), &num(*high)));
+                }
                 Ok(())
             }
         }
@@ -173,7 +212,9 @@ impl Domain {
     pub fn cardinality(&self) -> Option<u128> {
         match self {
             Domain::Categorical { choices } => Some(choices.len() as u128),
-            Domain::Int { low, high, .. } => Some((*high as i128 - *low as i128 + 1) as u128),
+            Domain::Int { low, high, .. } => {
+                Some(u128::try_from(*high as i128 - *low as i128 + 1).unwrap_or(0))
+            }
             Domain::Float { low, high, .. } => {
                 if low == high {
                     Some(1)
@@ -188,7 +229,10 @@ impl Domain {
     pub fn value_at(&self, digit: u128) -> ParamValue {
         match self {
             Domain::Categorical { .. } => ParamValue::Choice(digit as usize),
-            Domain::Int { low, .. } => ParamValue::Int(*low + digit as i64),
+            Domain::Int { low, high, .. } => {
+                let v = (*low as i128).saturating_add(i128::try_from(digit).unwrap_or(i128::MAX));
+                ParamValue::Int(v.min(*high as i128).max(*low as i128) as i64)
+            }
             Domain::Float { low, .. } => ParamValue::Float(*low),
         }
     }
@@ -200,7 +244,7 @@ impl Domain {
                 Some(*i as u128)
             }
             (Domain::Int { low, high, .. }, ParamValue::Int(i)) if i >= low && i <= high => {
-                Some((*i - *low) as u128)
+                Some((*i as i128 - *low as i128) as u128)
             }
             (Domain::Float { low, high, .. }, ParamValue::Float(_)) if low == high => Some(0),
             _ => None,
@@ -208,32 +252,52 @@ impl Domain {
     }
 
     /// Draws a value uniformly (log-uniformly for log-scale numerics).
+    ///
+    /// Never panics: a domain that [`Domain::check`] rejects still gives some value (a bound,
+    /// or a uniform draw where a log-scale draw is impossible).
     pub fn sample(&self, rng: &mut Rng) -> ParamValue {
         match self {
             Domain::Categorical { choices } => {
+                if choices.is_empty() {
+                    return ParamValue::Choice(0);
+                }
                 ParamValue::Choice(rng.random_range(0..choices.len()))
             }
             Domain::Int { low, high, log } => {
-                if *log {
-                    let (a, b) = ((*low as f64 - 0.5).max(0.5).ln(), (*high as f64 + 0.5).ln());
-                    let x = rng.random_range(a..b).exp().round() as i64;
-                    ParamValue::Int(x.clamp(*low, *high))
-                } else {
-                    ParamValue::Int(rng.random_range(*low..=*high))
+                if low > high {
+                    return ParamValue::Int(*low);
                 }
+                if *log {
+                    let (a, b) = log_int_bounds(*low, *high);
+                    if a < b && (b - a).is_finite() {
+                        let x = rng.random_range(a..b).exp().round() as i64;
+                        return ParamValue::Int(within_i(x, *low, *high));
+                    }
+                }
+                ParamValue::Int(rng.random_range(*low..=*high))
             }
             Domain::Float { low, high, log } => {
-                if low == high {
-                    return ParamValue::Float(*low);
+                if !(low < high) {
+                    return ParamValue::Float(if low.is_nan() { *high } else { *low });
+                }
+                if !low.is_finite() || !high.is_finite() {
+                    // Only an unchecked domain gets here; any bound will do.
+                    return ParamValue::Float(if low.is_finite() { *low } else { *high });
                 }
                 if *log {
-                    ParamValue::Float(
-                        rng.random_range(low.ln()..high.ln())
-                            .exp()
-                            .clamp(*low, *high),
-                    )
-                } else {
+                    let (a, b) = (low.ln(), high.ln());
+                    if a < b && (b - a).is_finite() {
+                        return ParamValue::Float(within_f(
+                            rng.random_range(a..b).exp(),
+                            *low,
+                            *high,
+                        ));
+                    }
+                }
+                if (high - low).is_finite() {
                     ParamValue::Float(rng.random_range(*low..*high))
+                } else {
+                    ParamValue::Float(lerp_draw(rng, *low, *high))
                 }
             }
         }
@@ -270,7 +334,7 @@ impl Domain {
 
     /// Inverse of [`Domain::to_unit`] for numeric domains (the unit value is clamped to `[0, 1]`).
     pub fn from_unit(&self, u: f64) -> ParamValue {
-        let u = u.clamp(0.0, 1.0);
+        let u = if u.is_nan() { 0.0 } else { u.clamp(0.0, 1.0) };
         match self {
             Domain::Int { low, high, log } => {
                 let (lo, hi) = (*low as f64, *high as f64);
@@ -279,7 +343,7 @@ impl Domain {
                 } else {
                     lo + u * (hi - lo)
                 };
-                ParamValue::Int((x.round() as i64).clamp(*low, *high))
+                ParamValue::Int(within_i(x.round() as i64, *low, *high))
             }
             Domain::Float { low, high, log } => {
                 let x = if *log {
@@ -287,11 +351,11 @@ impl Domain {
                 } else {
                     low + u * (high - low)
                 };
-                ParamValue::Float(x.clamp(*low, *high))
+                ParamValue::Float(within_f(x, *low, *high))
             }
-            Domain::Categorical { choices } => {
-                ParamValue::Choice(((u * choices.len() as f64) as usize).min(choices.len() - 1))
-            }
+            Domain::Categorical { choices } => ParamValue::Choice(
+                ((u * choices.len() as f64) as usize).min(choices.len().saturating_sub(1)),
+            ),
         }
     }
 
@@ -389,5 +453,177 @@ mod tests {
         assert_eq!(text, r#"[3,1.0,0.00001,-0.25,{"i":-7},{"i":4}]"#);
         let back: Vec<ParamValue> = serde_json::from_str(&text).unwrap();
         assert_eq!(back, vals);
+    }
+
+    #[test]
+    fn log_ranges_whose_logarithms_collapse_are_rejected() {
+        let two60 = 1i64 << 60;
+        for d in [
+            Domain::Int {
+                low: two60,
+                high: two60,
+                log: true,
+            },
+            Domain::Int {
+                low: two60,
+                high: two60 + 24,
+                log: true,
+            },
+            Domain::Float {
+                low: 1e300,
+                high: 1.0000000000000002e300,
+                log: true,
+            },
+        ] {
+            let e = d.check().unwrap_err();
+            assert!(
+                e.contains("too narrow to sample on a log scale"),
+                "{d:?}: {e}"
+            );
+        }
+        // The same bounds on a linear scale, and log ranges that are wide enough, are fine.
+        for d in [
+            Domain::Int {
+                low: two60,
+                high: two60,
+                log: false,
+            },
+            Domain::Float {
+                low: 1e300,
+                high: 1.0000000000000002e300,
+                log: false,
+            },
+            Domain::Int {
+                low: 1,
+                high: 1,
+                log: true,
+            },
+            Domain::Int {
+                low: 1,
+                high: i64::MAX,
+                log: true,
+            },
+            Domain::Float {
+                low: 1e300,
+                high: 1e300,
+                log: true,
+            },
+            Domain::Float {
+                low: f64::MIN_POSITIVE / 4.0,
+                high: f64::MAX,
+                log: true,
+            },
+        ] {
+            assert_eq!(d.check(), Ok(()), "{d:?}");
+        }
+    }
+
+    /// Bounds that stress sampling: the ends of i64, huge and tiny floats, subnormals.
+    fn extreme_domains() -> Vec<Domain> {
+        let ints = [
+            i64::MIN,
+            i64::MIN + 1,
+            -(1 << 53) - 1,
+            -1,
+            0,
+            1,
+            2,
+            (1 << 53) + 1,
+            1 << 60,
+            (1 << 60) + 300,
+            i64::MAX - 1,
+            i64::MAX,
+        ];
+        let floats = [
+            f64::NEG_INFINITY,
+            -f64::MAX,
+            -1e300,
+            -1.0,
+            -f64::MIN_POSITIVE,
+            -0.0,
+            0.0,
+            5e-324,
+            f64::MIN_POSITIVE,
+            1e-300,
+            1.0,
+            1.0 + f64::EPSILON,
+            1e300,
+            1.0000000000000002e300,
+            f64::MAX,
+            f64::INFINITY,
+            f64::NAN,
+        ];
+        let mut out = vec![
+            Domain::Categorical { choices: vec![] },
+            Domain::Categorical {
+                choices: vec![Value::Int(1)],
+            },
+        ];
+        for &low in &ints {
+            for &high in &ints {
+                for log in [false, true] {
+                    out.push(Domain::Int { low, high, log });
+                }
+            }
+        }
+        for &low in &floats {
+            for &high in &floats {
+                for log in [false, true] {
+                    out.push(Domain::Float { low, high, log });
+                }
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn every_domain_kind_samples_at_extreme_bounds_without_panicking() {
+        let mut rng = crate::seed::rng_from_seed(11);
+        let mut checked = 0;
+        for d in extreme_domains() {
+            let valid = d.check().is_ok();
+            for _ in 0..64 {
+                let v = d.sample(&mut rng);
+                let u = d.to_unit(&v);
+                let back = d.from_unit(u);
+                let _ = d.digit_of(&v);
+                let _ = d.render(&v);
+                for w in [f64::NAN, -1.0, 0.0, 0.5, 1.0, 2.0] {
+                    let x = d.from_unit(w);
+                    if valid {
+                        assert!(d.contains(&x), "{d:?}: from_unit({w}) = {x:?}");
+                    }
+                }
+                if valid {
+                    assert!(d.contains(&v), "{d:?}: sampled {v:?}");
+                    assert!(d.contains(&back), "{d:?}: from_unit({u}) = {back:?}");
+                }
+            }
+            if let Some(c) = d.cardinality() {
+                for digit in [0, 1, c / 2, c.saturating_sub(1), c, u128::MAX] {
+                    let v = d.value_at(digit);
+                    if valid && digit < c {
+                        assert!(d.contains(&v), "{d:?}: value_at({digit}) = {v:?}");
+                        assert_eq!(d.digit_of(&v), Some(digit), "{d:?}");
+                    }
+                }
+            }
+            checked += usize::from(valid);
+        }
+        assert!(checked > 100, "only {checked} valid domains");
+    }
+
+    #[test]
+    fn log_int_samples_cover_both_ends() {
+        let d = Domain::Int {
+            low: 1,
+            high: 3,
+            log: true,
+        };
+        let mut rng = crate::seed::rng_from_seed(5);
+        let seen: Vec<ParamValue> = (0..200).map(|_| d.sample(&mut rng)).collect();
+        for k in 1..=3 {
+            assert!(seen.contains(&ParamValue::Int(k)), "{k} never drawn");
+        }
     }
 }
