@@ -351,6 +351,11 @@ impl Estimator for External {
         if cancelled {
             return Err(TrialFailure::cancelled());
         }
+        if out.broken || err.broken {
+            return Err(TrialFailure::new(
+                "reading the program's output failed (an internal error in modnas); its metrics could not be read reliably",
+            ));
+        }
         let err_quote = quote_tail("stderr", &err_tail);
         if timed_out {
             let secs = self.timeout.map(|t| t.as_secs_f64()).unwrap_or_default();
