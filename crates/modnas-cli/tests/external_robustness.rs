@@ -77,6 +77,73 @@ const ONE: [&str; 6] = [
 ];
 
 #[test]
+fn endless_output_without_newlines_is_read_in_bounded_memory() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut extra = ONE.to_vec();
+    extra.extend(["--timeout", "6s", "-o", "estim.args.keep_logs=false"]);
+    // Under a 1.5 GB address-space cap: buffering the endless line would abort modnas.
+    let out = tune(
+        dir.path(),
+        "zero",
+        "ulimit -v 1500000;",
+        &extra,
+        &["sh", "-c", "cat /dev/zero", "{x}"],
+    );
+    let (so, se) = text(&out);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "modnas must end normally with `no trial succeeded`\n{so}\n{se}"
+    );
+    assert!(se.contains("no trial succeeded"), "{se}");
+    let rows = trials(&dir.path().join("runs/zero"));
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].0, "failed");
+    let err = rows[0].2.as_deref().unwrap();
+    assert!(err.contains("timed out after 6 s"), "{err}");
+}
+
+#[test]
+fn a_metrics_line_over_the_limit_fails_the_trial_with_a_clear_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let prog = write(
+        dir.path(),
+        "big.py",
+        "import json\nprint(json.dumps({'loss': 1.0, 'pad': 'x' * 2_000_000}))\n",
+    );
+    let out = tune(dir.path(), "big", "", &ONE, &["python3", &prog, "{x}"]);
+    let (so, se) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{so}\n{se}");
+    let rows = trials(&dir.path().join("runs/big"));
+    let err = rows[0].2.as_deref().unwrap();
+    assert!(err.contains("output line too long"), "{err}");
+    assert!(err.len() < 20_000, "{} bytes", err.len());
+}
+
+#[test]
+fn stdout_log_can_be_capped() {
+    let dir = tempfile::tempdir().unwrap();
+    let prog = write(
+        dir.path(),
+        "chatty.py",
+        "import json\nfor i in range(100_000): print('line', i)\nprint(json.dumps({'loss': 0.5}))\n",
+    );
+    let mut extra = ONE.to_vec();
+    extra.extend(["-o", "estim.args.max_log_bytes=10000"]);
+    let out = tune(dir.path(), "cap", "", &extra, &["python3", &prog, "{x}"]);
+    let (so, se) = text(&out);
+    assert!(out.status.success(), "{so}\n{se}");
+    let log = std::fs::read_to_string(dir.path().join("runs/cap/trials/0/stdout.log")).unwrap();
+    assert!(log.len() < 11_000, "{} bytes", log.len());
+    assert!(log.starts_with("line 0\n"), "{}", &log[..20]);
+    assert!(log.contains("truncated"), "{}", &log[log.len() - 200..]);
+    // The metrics line after the cap is still read.
+    let rows = trials(&dir.path().join("runs/cap"));
+    assert_eq!(rows[0].0, "complete");
+    assert_eq!(metric(rows[0].1.as_deref().unwrap(), "loss"), 0.5);
+}
+
+#[test]
 fn json_looking_lines_with_non_ascii_text_never_panic_and_the_last_valid_line_wins() {
     let dir = tempfile::tempdir().unwrap();
     let cases = [
@@ -105,4 +172,28 @@ fn json_looking_lines_with_non_ascii_text_never_panic_and_the_last_valid_line_wi
             "{name}"
         );
     }
+}
+
+#[test]
+fn progress_bars_written_with_carriage_returns_quote_only_their_last_state() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = tune(
+        dir.path(),
+        "cr",
+        "",
+        &ONE,
+        &[
+            "sh",
+            "-c",
+            "printf 'epoch 1/3\\repoch 2/3\\repoch 3/3 diverged\\r\\n' >&2; exit 2",
+            "{x}",
+        ],
+    );
+    let (so, se) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{so}\n{se}");
+    let rows = trials(&dir.path().join("runs/cr"));
+    let err = rows[0].2.as_deref().unwrap();
+    assert!(err.contains("epoch 3/3 diverged"), "{err}");
+    assert!(!err.contains("epoch 1/3"), "{err}");
+    assert!(!err.contains('\r'), "{err:?}");
 }

@@ -28,9 +28,9 @@ use modnas_core::estimator::{EstimContext, EstimRegistry, Estimator, EvalContext
 use modnas_core::param::{Assignment, ParamSpace};
 use modnas_core::registry::{Args, RegistryError};
 use modnas_core::trial::{Evaluation, TrialFailure};
-use output::{collect, drain};
+use output::{JSON_LINE_MAX, Log, collect, drain};
 use process::{RUNNING, kill_group, signal_name};
-use reason::quote_tail;
+use reason::{QUOTE_LINE_MAX, keep_start, quote_tail};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
@@ -69,6 +69,8 @@ pub struct ExternalArgs {
     pub tail_lines: usize,
     /// Keep each trial's stdout/stderr in `<run>/trials/<n>/`.
     pub keep_logs: bool,
+    /// Stop copying a stream to its log after this many bytes (default: no limit).
+    pub max_log_bytes: Option<u64>,
 }
 
 impl Default for ExternalArgs {
@@ -81,6 +83,7 @@ impl Default for ExternalArgs {
             result: ResultSource::Stdout,
             tail_lines: 20,
             keep_logs: true,
+            max_log_bytes: None,
         }
     }
 }
@@ -105,6 +108,12 @@ impl Args for ExternalArgs {
                 "`tail_lines` must be at most 10000".into(),
             ));
         }
+        if self.max_log_bytes == Some(0) {
+            return Err((
+                "max_log_bytes".into(),
+                "`max_log_bytes` must be positive (use `keep_logs: false` to keep no logs)".into(),
+            ));
+        }
         Ok(())
     }
 
@@ -126,6 +135,10 @@ impl Args for ExternalArgs {
                 "keep_logs",
                 "keep stdout/stderr of each trial in <run>/trials/<n>/",
             ),
+            (
+                "max_log_bytes",
+                "stop copying stdout/stderr to the logs after this many bytes each",
+            ),
         ]
     }
 }
@@ -139,6 +152,7 @@ pub struct External {
     result: ResultSource,
     tail_lines: usize,
     keep_logs: bool,
+    max_log_bytes: Option<u64>,
 }
 
 impl External {
@@ -187,6 +201,7 @@ impl External {
             result: args.result,
             tail_lines: args.tail_lines,
             keep_logs: args.keep_logs,
+            max_log_bytes: args.max_log_bytes,
         })
     }
 }
@@ -298,17 +313,20 @@ impl Estimator for External {
             set.insert(pid as i32);
         }
         let logs = self.keep_logs.then_some(()).and(trial_dir.as_ref());
-        let out_h = child.stdout.take().map(|s| {
-            drain(
-                s,
-                self.tail_lines.max(5),
-                logs.map(|d| d.join("stdout.log")),
-            )
-        });
+        let log = |name: &str| {
+            logs.map(|d| Log {
+                path: d.join(name),
+                max_bytes: self.max_log_bytes,
+            })
+        };
+        let out_h = child
+            .stdout
+            .take()
+            .map(|s| drain(s, self.tail_lines.max(5), log("stdout.log")));
         let err_h = child
             .stderr
             .take()
-            .map(|s| drain(s, self.tail_lines, logs.map(|d| d.join("stderr.log"))));
+            .map(|s| drain(s, self.tail_lines, log("stderr.log")));
         let (tx, rx) = mpsc::channel();
         let waiter = std::thread::spawn(move || {
             let _ = tx.send(child.wait());
@@ -382,9 +400,7 @@ impl Estimator for External {
                 Some(v) => v,
                 None => {
                     let bad = last_bad_json
-                        .map(|b| {
-                            format!(" (the last line that looks like one is not valid JSON: {b})")
-                        })
+                        .map(|b| format!(" ({})", b.describe()))
                         .unwrap_or_default();
                     return Err(TrialFailure::new(format!(
                         "the program printed no JSON object line on stdout (expected e.g. {{\"loss\": 0.5}}){bad}{}{err_quote}",
@@ -393,7 +409,7 @@ impl Estimator for External {
                 }
             },
             ResultSource::File => {
-                let text = std::fs::read_to_string(&result_file).map_err(|e| {
+                let text = read_result_file(&result_file).map_err(|e| {
                     TrialFailure::new(format!(
                         "cannot read the result file {}: {e}{err_quote}",
                         result_file.display()
@@ -405,7 +421,7 @@ impl Estimator for External {
                 parse_json_line(text.trim()).ok_or_else(|| {
                     TrialFailure::new(format!(
                         "the result file does not hold a JSON object of metrics: {}",
-                        text.trim()
+                        keep_start(text.trim(), QUOTE_LINE_MAX)
                     ))
                 })?
             }
@@ -422,6 +438,21 @@ impl Estimator for External {
             attrs: Default::default(),
         })
     }
+}
+
+/// The text of a result file, refusing one larger than a metrics line may be.
+fn read_result_file(path: &Path) -> std::io::Result<String> {
+    use std::io::Read;
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)?
+        .take(JSON_LINE_MAX as u64 + 1)
+        .read_to_end(&mut bytes)?;
+    if bytes.len() > JSON_LINE_MAX {
+        return Err(std::io::Error::other(format!(
+            "it is larger than {JSON_LINE_MAX} bytes"
+        )));
+    }
+    Ok(String::from_utf8_lossy(&bytes).into_owned())
 }
 
 /// Registers `External`.
