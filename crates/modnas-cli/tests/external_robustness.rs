@@ -175,6 +175,53 @@ fn json_looking_lines_with_non_ascii_text_never_panic_and_the_last_valid_line_wi
 }
 
 #[test]
+fn failure_reasons_stay_small_whatever_the_program_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    let prog = write(
+        dir.path(),
+        "bigstderr.py",
+        "import sys\nsys.stderr.write('E' * 50_000_000)\nsys.stderr.flush()\nsys.exit(1)\n",
+    );
+    let mut extra = ONE.to_vec();
+    extra[5] = "3";
+    let out = tune(dir.path(), "bigerr", "", &extra, &["python3", &prog, "{x}"]);
+    let (so, se) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{so}");
+    assert!(se.len() < 100_000, "modnas printed {} bytes", se.len());
+    assert!(
+        se.contains("exited with status 1"),
+        "{}",
+        &se[..se.len().min(2000)]
+    );
+    let run = dir.path().join("runs/bigerr");
+    let rows = trials(&run);
+    assert_eq!(rows.len(), 3);
+    for r in &rows {
+        let err = r.2.as_deref().unwrap();
+        assert!(err.len() < 20_000, "a stored reason of {} bytes", err.len());
+        assert!(err.contains("exited with status 1"), "{}", &err[..200]);
+        assert!(err.ends_with("EEEE"), "the end of the line is kept");
+    }
+    let report = std::fs::metadata(run.join("report.html")).unwrap().len();
+    assert!(report < 1_000_000, "report.html is {report} bytes");
+    // Many long lines quoted: the reason keeps the last ones that fit.
+    let prog = write(
+        dir.path(),
+        "manylines.py",
+        "import sys\nfor i in range(2000): print(f'line {i} ' + 'w' * 1000, file=sys.stderr)\nsys.exit(4)\n",
+    );
+    extra[5] = "1";
+    extra.extend(["-o", "estim.args.tail_lines=2000"]);
+    let out = tune(dir.path(), "many", "", &extra, &["python3", &prog, "{x}"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = trials(&dir.path().join("runs/many"))[0].2.clone().unwrap();
+    assert!(err.len() < 20_000, "a stored reason of {} bytes", err.len());
+    assert!(err.starts_with("exited with status 4"), "{}", &err[..200]);
+    assert!(err.contains("line 1999 w"), "the last line is kept");
+    assert!(err.contains("earlier lines left out"));
+}
+
+#[test]
 fn progress_bars_written_with_carriage_returns_quote_only_their_last_state() {
     let dir = tempfile::tempdir().unwrap();
     let out = tune(

@@ -30,7 +30,7 @@ use modnas_core::registry::{Args, RegistryError};
 use modnas_core::trial::{Evaluation, TrialFailure};
 use output::{JSON_LINE_MAX, Log, collect, drain};
 use process::{RUNNING, kill_group, signal_name};
-use reason::{QUOTE_LINE_MAX, keep_start, quote_tail};
+use reason::{QUOTE_LINE_MAX, cap_reason, keep_start, quote_tail};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
@@ -206,8 +206,9 @@ impl External {
     }
 }
 
-impl Estimator for External {
-    fn evaluate(
+impl External {
+    /// Runs the trial's program and reads its metrics.
+    fn run_trial(
         &self,
         ctx: &EvalContext<'_>,
         params: &Assignment,
@@ -429,13 +430,27 @@ impl Estimator for External {
         let metrics = metrics_from_json(&v);
         if metrics.is_empty() {
             return Err(TrialFailure::new(format!(
-                "the result holds no numeric metric: {v}"
+                "the result holds no numeric metric: {}",
+                keep_start(&v.to_string(), QUOTE_LINE_MAX)
             )));
         }
         Ok(Evaluation {
             metrics,
             cost: None,
             attrs: Default::default(),
+        })
+    }
+}
+
+impl Estimator for External {
+    fn evaluate(
+        &self,
+        ctx: &EvalContext<'_>,
+        params: &Assignment,
+    ) -> Result<Evaluation, TrialFailure> {
+        self.run_trial(ctx, params).map_err(|mut f| {
+            f.reason = cap_reason(std::mem::take(&mut f.reason));
+            f
         })
     }
 }
