@@ -175,6 +175,24 @@ fn json_looking_lines_with_non_ascii_text_never_panic_and_the_last_valid_line_wi
 }
 
 #[test]
+fn a_number_out_of_range_is_named_as_such() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = tune(
+        dir.path(),
+        "range",
+        "",
+        &ONE,
+        &["sh", "-c", "echo '{{\"loss\": 1e400}}'", "{x}"],
+    );
+    let (so, se) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{so}\n{se}");
+    let rows = trials(&dir.path().join("runs/range"));
+    let err = rows[0].2.as_deref().unwrap();
+    assert!(err.contains("number out of range"), "{err}");
+    assert!(!err.contains("not valid JSON"), "{err}");
+}
+
+#[test]
 fn failure_reasons_stay_small_whatever_the_program_writes() {
     let dir = tempfile::tempdir().unwrap();
     let prog = write(

@@ -282,15 +282,6 @@ impl External {
                 Ok(())
             });
         }
-        // If modnas itself is killed, the program goes too (its own children are killed with its
-        // process group on timeout and on interruption).
-        // SAFETY: prctl is async-signal-safe and touches no memory of the parent.
-        unsafe {
-            cmd.pre_exec(|| {
-                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-                Ok(())
-            });
-        }
         let mut child = match cmd.spawn() {
             Ok(c) => c,
             Err(e) => {

@@ -192,6 +192,9 @@ impl BadLine {
     /// Why the line could not be used, for a failure reason.
     pub fn describe(&self) -> String {
         match self {
+            BadLine::Invalid { error, start } if error.contains("number out of range") => format!(
+                "the last line that looks like one holds a number out of range for a 64-bit float ({error}): {start}"
+            ),
             BadLine::Invalid { error, start } => {
                 format!("the last line that looks like one is not valid JSON ({error}): {start}")
             }
@@ -408,6 +411,18 @@ mod tests {
         body.extend(b"\"}\n");
         let out = split(&[&body]);
         assert_eq!(out[0].candidate, Candidate::TooLong(body.len() as u64 - 1));
+    }
+
+    #[test]
+    fn a_number_out_of_range_is_described_as_such() {
+        let error = parse_metrics_object("{\"loss\": 1e400}").unwrap_err();
+        let d = BadLine::Invalid {
+            error,
+            start: "{\"loss\": 1e400}".into(),
+        }
+        .describe();
+        assert!(d.contains("number out of range"), "{d}");
+        assert!(!d.contains("not valid JSON"), "{d}");
     }
 
     #[test]
