@@ -262,3 +262,19 @@ fn progress_bars_written_with_carriage_returns_quote_only_their_last_state() {
     assert!(!err.contains("epoch 1/3"), "{err}");
     assert!(!err.contains('\r'), "{err:?}");
 }
+
+#[test]
+fn a_program_that_is_not_executable_stops_the_search_with_its_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let prog = write(dir.path(), "plain.sh", "echo hi\n");
+    let mut extra = ONE.to_vec();
+    extra[5] = "20";
+    let out = tune(dir.path(), "noexec", "", &extra, &[&prog, "{x}"]);
+    let (_, se) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{se}");
+    assert!(
+        se.contains(&format!("cannot start `{prog}`: permission denied")),
+        "{se}"
+    );
+    assert_eq!(trials(&dir.path().join("runs/noexec")).len(), 1);
+}

@@ -29,7 +29,7 @@ use modnas_core::param::{Assignment, ParamSpace};
 use modnas_core::registry::{Args, RegistryError};
 use modnas_core::trial::{Evaluation, TrialFailure};
 use output::{JSON_LINE_MAX, Log, collect, drain};
-use process::{RUNNING, kill_group, signal_name};
+use process::{RUNNING, SPAWN_RETRY_DELAYS, is_transient, kill_group, signal_name, spawn_retrying};
 use reason::{QUOTE_LINE_MAX, cap_reason, keep_start, quote_tail};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -282,9 +282,17 @@ impl External {
                 Ok(())
             });
         }
-        let mut child = match cmd.spawn() {
+        let mut child = match spawn_retrying(&mut cmd, &SPAWN_RETRY_DELAYS) {
             Ok(c) => c,
-            Err(e) => {
+            // A passing shortage (processes, memory, the file being written): this trial fails,
+            // the next may start.
+            Err((e, attempts)) if is_transient(&e) => {
+                return Err(TrialFailure::new(format!(
+                    "cannot start `{}`: {e} (still after {attempts} attempts)",
+                    argv[0]
+                )));
+            }
+            Err((e, _)) => {
                 let what = match e.kind() {
                     std::io::ErrorKind::NotFound => {
                         "program not found (check the name and PATH)".to_string()
