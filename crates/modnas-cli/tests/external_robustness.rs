@@ -5,8 +5,9 @@
 mod common;
 use common::{modnas, text};
 use rusqlite::Connection;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use std::time::{Duration, Instant};
 
 fn write(dir: &Path, name: &str, text: &str) -> String {
     let p = dir.join(name);
@@ -264,6 +265,28 @@ fn progress_bars_written_with_carriage_returns_quote_only_their_last_state() {
 }
 
 #[test]
+fn exit_statuses_and_signals_of_the_program_are_reported_exactly() {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, script, want) in [
+        ("code", "exit 77", "exited with status 77"),
+        ("pipe", "kill -PIPE $$", "killed by signal 13 (SIGPIPE)"),
+        (
+            "term",
+            "kill -TERM 0; sleep 5",
+            "killed by signal 15 (SIGTERM)",
+        ),
+        ("segv", "kill -SEGV $$", "killed by signal 11 (SIGSEGV)"),
+    ] {
+        let out = tune(dir.path(), name, "", &ONE, &["sh", "-c", script, "{x}"]);
+        let (so, se) = text(&out);
+        assert_eq!(out.status.code(), Some(1), "{name}:\n{so}\n{se}");
+        let rows = trials(&dir.path().join("runs").join(name));
+        let err = rows[0].2.as_deref().unwrap();
+        assert!(err.contains(want), "{name}: {err}");
+    }
+}
+
+#[test]
 fn a_program_that_is_not_executable_stops_the_search_with_its_name() {
     let dir = tempfile::tempdir().unwrap();
     let prog = write(dir.path(), "plain.sh", "echo hi\n");
@@ -277,4 +300,107 @@ fn a_program_that_is_not_executable_stops_the_search_with_its_name() {
         "{se}"
     );
     assert_eq!(trials(&dir.path().join("runs/noexec")).len(), 1);
+}
+
+/// Pids of live processes whose command line is exactly `argv`.
+fn processes_with_args(argv: &[&str]) -> Vec<i32> {
+    let want: Vec<u8> = argv
+        .iter()
+        .flat_map(|a| [a.as_bytes(), b"\0"].concat())
+        .collect();
+    let mut out = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        let Ok(cmd) = std::fs::read(e.path().join("cmdline")) else {
+            continue;
+        };
+        // A zombie has an empty command line; it is already dead.
+        if cmd == want {
+            out.push(pid);
+        }
+    }
+    out
+}
+
+fn wait_until(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let start = Instant::now();
+    while start.elapsed() < limit {
+        if f() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    f()
+}
+
+fn kill_all(pids: &[i32]) {
+    for &p in pids {
+        let _ = Command::new("kill").args(["-9", &p.to_string()]).status();
+    }
+}
+
+/// A unique `sleep` duration to find the test's processes by.
+fn unique_sleep(tag: u32) -> String {
+    format!("300.{}{tag}", std::process::id())
+}
+
+/// Starts `modnas tune` with `script` as the trial program, waits until `sleep <arg>` runs,
+/// SIGKILLs modnas and returns the run directory.
+fn start_and_kill(dir: &Path, name: &str, script: &str, arg: &str) -> PathBuf {
+    let mut child = tune_cmd(dir, name, "", &ONE, &["sh", "-c", script, "{x}"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = wait_until(Duration::from_secs(30), || {
+        !processes_with_args(&["sleep", arg]).is_empty()
+    });
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(started, "the trial program never started its grandchild");
+    dir.join("runs").join(name)
+}
+
+#[test]
+fn killing_modnas_ends_the_whole_process_tree_of_its_trials() {
+    let dir = tempfile::tempdir().unwrap();
+    let arg = unique_sleep(1);
+    start_and_kill(dir.path(), "tree", &format!("sleep {arg} & wait"), &arg);
+    let gone = wait_until(Duration::from_secs(5), || {
+        processes_with_args(&["sleep", &arg]).is_empty()
+    });
+    let left = processes_with_args(&["sleep", &arg]);
+    kill_all(&left);
+    assert!(gone, "grandchildren outlived the killed modnas: {left:?}");
+}
+
+#[test]
+fn a_resumed_run_first_ends_what_is_left_of_an_interrupted_trial() {
+    let dir = tempfile::tempdir().unwrap();
+    let arg = unique_sleep(2);
+    // A grandchild in its own session escapes the process group; the first attempt leaves one
+    // behind, the second finishes at once.
+    let script = format!(
+        "if [ -e \"$MODNAS_TRIAL_DIR/started\" ]; then echo '{{{{\"loss\": 1.0}}}}'; exit 0; fi; \
+         touch \"$MODNAS_TRIAL_DIR/started\"; setsid sleep {arg} & wait"
+    );
+    let run = start_and_kill(dir.path(), "escaped", &script, &arg);
+    let resumed = tune(
+        dir.path(),
+        "escaped",
+        "",
+        &ONE,
+        &["sh", "-c", &script, "{x}"],
+    );
+    let left = processes_with_args(&["sleep", &arg]);
+    kill_all(&left);
+    let (so, se) = text(&resumed);
+    assert!(resumed.status.success(), "{so}\n{se}");
+    assert!(
+        left.is_empty(),
+        "the escaped grandchild was left running: {left:?}"
+    );
+    assert_eq!(trials(&run)[0].0, "complete");
 }

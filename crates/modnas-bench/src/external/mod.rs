@@ -29,7 +29,10 @@ use modnas_core::param::{Assignment, ParamSpace};
 use modnas_core::registry::{Args, RegistryError};
 use modnas_core::trial::{Evaluation, TrialFailure};
 use output::{JSON_LINE_MAX, Log, collect, drain};
-use process::{RUNNING, SPAWN_RETRY_DELAYS, is_transient, kill_group, signal_name, spawn_retrying};
+use process::{
+    RUNNING, SPAWN_RETRY_DELAYS, clear_record, end_marked, end_recorded, is_transient, kill_group,
+    new_token, record, signal_name, spawn_retrying, supervise,
+};
 use reason::{QUOTE_LINE_MAX, cap_reason, keep_start, quote_tail};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -224,6 +227,11 @@ impl External {
                 d.display()
             )));
         }
+        // A run of this trial interrupted by the death of modnas may have left processes behind.
+        if let Some(d) = &trial_dir {
+            end_recorded(d);
+        }
+        let token = new_token(ctx.trial);
         let scratch;
         let result_file = match &trial_dir {
             Some(d) => d.join("result.json"),
@@ -263,7 +271,8 @@ impl External {
                 serde_json::Value::Object(ctx.space.to_json(params)).to_string(),
             )
             .env("MODNAS_RESULT_FILE", &result_file)
-            .env("MODNAS_TRIAL_DIR", &td);
+            .env("MODNAS_TRIAL_DIR", &td)
+            .env("MODNAS_TRIAL_TOKEN", &token);
         for (k, t) in &self.env {
             cmd.env(
                 k,
@@ -273,15 +282,8 @@ impl External {
         if let Some(c) = &self.cwd {
             cmd.current_dir(c);
         }
-        // If modnas itself is killed, the program goes too (its own children are killed with its
-        // process group on timeout and on interruption).
-        // SAFETY: prctl is async-signal-safe and touches no memory of the parent.
-        unsafe {
-            cmd.pre_exec(|| {
-                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-                Ok(())
-            });
-        }
+        // The program runs under a supervisor that ends its whole process group if modnas dies.
+        supervise(&mut cmd);
         let mut child = match spawn_retrying(&mut cmd, &SPAWN_RETRY_DELAYS) {
             Ok(c) => c,
             // A passing shortage (processes, memory, the file being written): this trial fails,
@@ -309,6 +311,9 @@ impl External {
             }
         };
         let pid = child.id();
+        if let Some(d) = &trial_dir {
+            record(d, pid, &token);
+        }
         if let Ok(mut set) = RUNNING.lock() {
             set.insert(pid as i32);
         }
@@ -355,8 +360,13 @@ impl External {
                 }
             }
         };
-        // Whatever it left behind in its process group goes too.
+        // Whatever it left behind goes too: its process group, and processes that left the
+        // group but still carry the trial's token.
         kill_group(pid);
+        end_marked(&token, None);
+        if let Some(d) = &trial_dir {
+            clear_record(d);
+        }
         let _ = waiter.join();
         if let Ok(mut set) = RUNNING.lock() {
             set.remove(&(pid as i32));
