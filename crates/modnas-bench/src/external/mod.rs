@@ -11,6 +11,11 @@
 //!   `$MODNAS_RESULT_FILE` when `result: file`;
 //! - a crash, a non-zero exit, a timeout or unparsable output fails the trial with the reason and
 //!   the last lines of stderr; the search goes on.
+//!
+//! Robustness: output is read in bounded memory (each line keeps its last 1 KiB, a metrics line
+//! may be at most 1 MiB), failure reasons are bounded (16 KiB), transient start failures are
+//! retried, and each program runs under a supervisor process so that its whole process tree ends
+//! with the trial, or with modnas if modnas is killed.
 
 mod argv;
 mod json;
