@@ -325,7 +325,7 @@ pub(super) fn spawn_retrying(
 
 /// The file in a trial directory that records the process group and token of the program
 /// running there; it is removed when the trial ends.
-const RECORD: &str = "processes";
+const RECORD: &str = ".modnas-processes";
 
 /// A token identifying one run of a trial's program.
 pub(super) fn new_token(trial: u64) -> String {
