@@ -404,3 +404,69 @@ fn a_resumed_run_first_ends_what_is_left_of_an_interrupted_trial() {
     );
     assert_eq!(trials(&run)[0].0, "complete");
 }
+
+#[test]
+fn ctrl_c_ends_the_trial_programs_with_their_children_and_requeues_the_trial() {
+    let dir = tempfile::tempdir().unwrap();
+    let arg = unique_sleep(3);
+    let mut child = tune_cmd(
+        dir.path(),
+        "int",
+        "",
+        &ONE,
+        &["sh", "-c", &format!("sleep {arg} & wait"), "{x}"],
+    )
+    .stdout(std::process::Stdio::null())
+    .stderr(std::process::Stdio::null())
+    .spawn()
+    .unwrap();
+    let started = wait_until(Duration::from_secs(30), || {
+        !processes_with_args(&["sleep", &arg]).is_empty()
+    });
+    let _ = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status();
+    let status = child.wait().unwrap();
+    let gone = wait_until(Duration::from_secs(5), || {
+        processes_with_args(&["sleep", &arg]).is_empty()
+    });
+    let left = processes_with_args(&["sleep", &arg]);
+    kill_all(&left);
+    assert!(started, "the trial program never started its grandchild");
+    assert_eq!(status.code(), Some(130));
+    assert!(
+        gone,
+        "grandchildren outlived the interrupted trial: {left:?}"
+    );
+    assert_eq!(trials(&dir.path().join("runs/int"))[0].0, "waiting");
+}
+
+#[test]
+fn processes_that_left_the_group_end_with_their_trial() {
+    let dir = tempfile::tempdir().unwrap();
+    let arg = unique_sleep(4);
+    let out = tune(
+        dir.path(),
+        "daemon",
+        "",
+        &ONE,
+        &[
+            "sh",
+            "-c",
+            &format!(
+                "cd \"$MODNAS_TRIAL_DIR\"; setsid sh -c 'touch up; exec sleep {arg}' & \
+                 while [ ! -e up ]; do sleep 0.05; done; echo '{{{{\"loss\": 1.0}}}}'"
+            ),
+            "{x}",
+        ],
+    );
+    let left = processes_with_args(&["sleep", &arg]);
+    kill_all(&left);
+    let (so, se) = text(&out);
+    assert!(out.status.success(), "{so}\n{se}");
+    assert!(
+        left.is_empty(),
+        "a setsid child outlived its trial: {left:?}"
+    );
+    assert_eq!(trials(&dir.path().join("runs/daemon"))[0].0, "complete");
+}
