@@ -36,7 +36,7 @@ use modnas_core::trial::{Evaluation, TrialFailure};
 use output::{JSON_LINE_MAX, Log, collect, drain};
 use process::{
     RUNNING, SPAWN_RETRY_DELAYS, clear_record, end_marked, end_recorded, is_transient, kill_group,
-    new_token, record, signal_name, spawn_retrying, supervise,
+    new_token, record, signal_name, spawn_retrying, supervise, wait_until_ended,
 };
 use reason::{QUOTE_LINE_MAX, cap_reason, keep_start, quote_tail};
 use serde::{Deserialize, Serialize};
@@ -339,14 +339,15 @@ impl External {
             .map(|s| drain(s, self.tail_lines, log("stderr.log")));
         let (tx, rx) = mpsc::channel();
         let waiter = std::thread::spawn(move || {
-            let _ = tx.send(child.wait());
+            wait_until_ended(pid);
+            let _ = tx.send(());
         });
         let start = Instant::now();
         let mut timed_out = false;
         let mut cancelled = false;
-        let status = loop {
+        loop {
             match rx.recv_timeout(Duration::from_millis(50)) {
-                Ok(s) => break s,
+                Ok(()) | Err(mpsc::RecvTimeoutError::Disconnected) => break,
                 Err(mpsc::RecvTimeoutError::Timeout) => {
                     if ctx.cancel.load(Ordering::SeqCst) && !cancelled {
                         cancelled = true;
@@ -360,14 +361,13 @@ impl External {
                         kill_group(pid);
                     }
                 }
-                Err(mpsc::RecvTimeoutError::Disconnected) => {
-                    break Err(std::io::Error::other("lost the child process"));
-                }
             }
-        };
-        // Whatever it left behind goes too: its process group, and processes that left the
-        // group but still carry the trial's token.
+        }
+        // Whatever it left behind goes too: its process group (killed while the supervisor, its
+        // leader, is not reaped yet, so that the group id cannot have been reused), and
+        // processes that left the group but still carry the trial's token.
         kill_group(pid);
+        let status = child.wait();
         end_marked(&token, None);
         if let Some(d) = &trial_dir {
             clear_record(d);

@@ -285,6 +285,26 @@ unsafe fn pass_on(status: libc::c_int) -> ! {
     }
 }
 
+/// Waits until the child `pid` has ended, without reaping it (its pid, and so its process group
+/// id, stays taken until it is reaped).
+pub(super) fn wait_until_ended(pid: u32) {
+    loop {
+        // SAFETY: waitid writes into the siginfo we pass; WNOWAIT leaves the child reapable.
+        let r = unsafe {
+            let mut info: libc::siginfo_t = std::mem::zeroed();
+            libc::waitid(
+                libc::P_PID,
+                pid as libc::id_t,
+                &mut info,
+                libc::WEXITED | libc::WNOWAIT,
+            )
+        };
+        if r == 0 || io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
+            return;
+        }
+    }
+}
+
 /// Delays before retrying a start that failed for a passing reason.
 pub(super) const SPAWN_RETRY_DELAYS: [Duration; 5] = [
     Duration::from_millis(50),
