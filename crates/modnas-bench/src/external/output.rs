@@ -425,6 +425,30 @@ mod tests {
         assert!(!d.contains("not valid JSON"), "{d}");
     }
 
+    /// A reader that fails inside the reading thread.
+    struct Exploding(bool);
+
+    impl Read for Exploding {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            if std::mem::replace(&mut self.0, true) {
+                panic!("a failure while reading");
+            }
+            let line = b"{\"loss\": 1.0}\n";
+            buf[..line.len()].copy_from_slice(line);
+            Ok(line.len())
+        }
+    }
+
+    #[test]
+    fn a_failure_inside_the_reader_still_ends_the_stream_and_is_reported() {
+        let shared = drain(Exploding(false), 5, None);
+        // A far deadline: the stream must be marked done, not abandoned.
+        let far = Instant::now() + std::time::Duration::from_secs(60);
+        let d = collect(&shared, far);
+        assert!(d.done);
+        assert!(d.broken);
+    }
+
     #[test]
     fn a_cut_never_splits_a_character() {
         let s = "→".repeat(2000) + "\n";
