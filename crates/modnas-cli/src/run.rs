@@ -8,7 +8,7 @@ use modnas_core::journal::{Journal, MemoryJournal, RunMeta};
 use modnas_core::output::{write_atomic, write_results};
 use modnas_core::search::Search;
 use modnas_core::stop::StopReason;
-use modnas_core::trial::TrialState;
+use modnas_core::trial::{MAX_REASON_BYTES, TrialState, shorten};
 use modnas_store::SqliteJournal;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -140,6 +140,7 @@ pub fn execute(plan: Plan, opts: &RunOptions) -> Result<(), CliError> {
         interrupt: opts.interrupt.clone(),
         run_dir: Some(run_dir.clone()),
         worker,
+        max_attempts: plan.max_attempts,
     };
     let started = std::time::Instant::now();
     let outcome = search.run().map_err(|e| match e {
@@ -253,7 +254,8 @@ pub fn execute(plan: Plan, opts: &RunOptions) -> Result<(), CliError> {
         let first = outcome
             .trials
             .iter()
-            .find_map(|t| t.error.clone())
+            .find_map(|t| t.error.as_deref())
+            .map(|e| shorten(e, MAX_REASON_BYTES / 2).into_owned())
             .unwrap_or_default();
         return Err(CliError::NoSuccess(format!(
             "no trial succeeded ({failed} failed). The first failure:\n{first}"

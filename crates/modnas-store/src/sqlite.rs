@@ -405,11 +405,23 @@ impl Journal for SqliteJournal {
 
     fn release(&mut self, number: u64, worker: &str) -> Result<(), JournalError> {
         self.conn
-            .prepare_cached("UPDATE trials SET state = 'waiting', worker = NULL WHERE number = ?1 AND worker = ?2 AND state = 'running'")
+            .prepare_cached("UPDATE trials SET state = 'waiting', worker = NULL, attempts = MAX(attempts - 1, 0) WHERE number = ?1 AND worker = ?2 AND state = 'running'")
             .map_err(db)?
             .execute(params![number as i64, worker])
             .map_err(db)?;
         Ok(())
+    }
+
+    fn give_up(&mut self, number: u64, reason: &str) -> Result<bool, JournalError> {
+        let n = self
+            .conn
+            .prepare_cached(
+                "UPDATE trials SET state = 'failed', error = ?1, finished_at = ?2 WHERE number = ?3 AND state = 'waiting'",
+            )
+            .map_err(db)?
+            .execute(params![reason, now(), number as i64])
+            .map_err(db)?;
+        Ok(n == 1)
     }
 
     fn mark_told(&mut self, numbers: &[u64], optimizer_state: &str) -> Result<(), JournalError> {

@@ -103,19 +103,35 @@ fn suite(j: &mut dyn Journal) {
     assert_eq!(t2.number, 2);
     j.release(2, "w1").unwrap();
     let t2 = j.claim(&s, "w3").unwrap().unwrap();
-    assert_eq!((t2.number, t2.attempts), (2, 2));
+    assert_eq!(
+        (t2.number, t2.attempts),
+        (2, 1),
+        "a released evaluation is not counted"
+    );
     assert!(j.claim(&s, "w3").unwrap().is_none());
 
-    // Reap returns running trials to the queue.
+    // Reap returns running trials to the queue; the interrupted evaluation counts.
     assert_eq!(j.reap().unwrap(), vec![2]);
     let t2 = j.claim(&s, "w4").unwrap().unwrap();
-    assert_eq!((t2.number, t2.attempts), (2, 3));
+    assert_eq!((t2.number, t2.attempts), (2, 2));
+
+    // Giving up finishes a waiting trial only.
+    let nums = j.create(&s, &[new(0, 0.5, 14)], r#"{"k":2}"#).unwrap();
+    assert_eq!(nums, vec![3]);
+    assert!(!j.give_up(2, "too often").unwrap(), "trial 2 is running");
+    assert!(j.give_up(3, "interrupted 3 times").unwrap());
+    assert!(!j.give_up(3, "again").unwrap(), "a trial finishes once");
+    assert!(j.claim(&s, "w4").unwrap().is_none(), "it left the queue");
+    let (all, _) = j.trials(&s).unwrap();
+    assert_eq!(all[3].state, TrialState::Failed);
+    assert_eq!(all[3].error.as_deref(), Some("interrupted 3 times"));
+    assert!(all[3].finished_at.is_some());
 
     j.mark_told(&[1, 0], r#"{"k":3}"#).unwrap();
     assert_eq!(j.optimizer_state().unwrap(), Some(r#"{"k":3}"#.to_string()));
     let (trials, told) = j.trials(&s).unwrap();
     assert_eq!(told, vec![1, 0], "told order is kept");
-    assert_eq!(trials.len(), 3);
+    assert_eq!(trials.len(), 4);
     assert_eq!(trials[0].state, TrialState::Complete);
     assert_eq!(trials[0].metrics["acc"], 0.5);
     assert!(trials[0].metrics["odd"].is_nan());
@@ -148,7 +164,8 @@ fn sqlite_journal_conforms_and_persists() {
     }
     let mut j = SqliteJournal::open(&path, Sync::Power).unwrap();
     let (trials, told) = j.trials(&space()).unwrap();
-    assert_eq!(trials.len(), 3);
+    assert_eq!(trials.len(), 4);
+    assert_eq!(trials[3].state, TrialState::Failed);
     assert_eq!(told, vec![1, 0]);
     assert_eq!(j.open(&meta()).unwrap(), Some(meta()));
     assert_eq!(j.optimizer_state().unwrap(), Some(r#"{"k":3}"#.to_string()));
@@ -185,3 +202,4 @@ fn a_file_that_is_not_a_journal_is_a_clear_error() {
         .expect("must fail");
     assert!(e.to_string().contains("not a valid journal"), "{e}");
 }
+
