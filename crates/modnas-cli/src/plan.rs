@@ -390,6 +390,8 @@ pub fn build(
         "objectives": objectives,
         "metrics": metrics_node.map(Node::to_json),
     });
+    let mut identity = identity;
+    without_operational(&mut identity);
     let mut resolved = root.to_json();
     if let Some(m) = resolved.as_object_mut() {
         m.insert("name".into(), serde_json::json!(name));
@@ -424,6 +426,32 @@ pub fn build(
         identity,
         resolved,
     })
+}
+
+/// Estimator arguments that change how an evaluation is run or logged, not what it measures:
+/// they are left out of the run's identity, so that a resumed run may change them.
+pub const OPERATIONAL_ESTIM_ARGS: &[&str] = &[
+    "keep_logs",
+    "tail_lines",
+    "timeout",
+    "max_log_bytes",
+    "max_line_bytes",
+    "sleep",
+];
+
+/// Removes the operational estimator arguments from a run identity (`estim.args`), in place;
+/// applied to stored identities too, so that runs started before an argument was operational
+/// still resume.
+pub fn without_operational(identity: &mut serde_json::Value) {
+    if let Some(args) = identity
+        .get_mut("estim")
+        .and_then(|e| e.get_mut("args"))
+        .and_then(|a| a.as_object_mut())
+    {
+        for k in OPERATIONAL_ESTIM_ARGS {
+            args.remove(*k);
+        }
+    }
 }
 
 fn spec_json(s: &ComponentSpec, canonical: Option<&str>) -> serde_json::Value {
