@@ -230,6 +230,11 @@ impl Journal for MemoryJournal {
                 t.state = TrialState::Failed;
                 t.error = Some(reason.clone());
             }
+            Outcome::FailedWithMetrics { reason, metrics } => {
+                t.state = TrialState::Failed;
+                t.error = Some(reason.clone());
+                t.metrics = metrics.clone();
+            }
         }
         Ok(true)
     }

@@ -295,10 +295,8 @@ impl Search {
                     )));
                 }
                 Some(v) if !v.is_finite() => {
-                    return Err(TrialFailure::new(format!(
-                        "objective metric `{}` is {v}",
-                        o.metric
-                    )));
+                    let reason = format!("objective metric `{}` is {v}", o.metric);
+                    return Err(TrialFailure::new(reason).with_metrics(ev.metrics));
                 }
                 _ => {}
             }
@@ -553,7 +551,17 @@ impl Search {
                             continue;
                         }
                         Err(f) => {
-                            Outcome::Failed(shorten(&f.reason, MAX_REASON_BYTES).into_owned())
+                            let reason = shorten(&f.reason, MAX_REASON_BYTES).into_owned();
+                            let metrics: crate::objective::Metrics = f
+                                .metrics
+                                .into_iter()
+                                .filter(|(_, v)| v.is_finite())
+                                .collect();
+                            if metrics.is_empty() {
+                                Outcome::Failed(reason)
+                            } else {
+                                Outcome::FailedWithMetrics { reason, metrics }
+                            }
                         }
                     };
                     if !self.journal.finish(t.number, &self.worker, &outcome)? {
@@ -578,6 +586,11 @@ impl Search {
                             Outcome::Failed(reason) => {
                                 slot.state = TrialState::Failed;
                                 slot.error = Some(reason.clone());
+                            }
+                            Outcome::FailedWithMetrics { reason, metrics } => {
+                                slot.state = TrialState::Failed;
+                                slot.error = Some(reason.clone());
+                                slot.metrics = metrics.clone();
                             }
                         }
                     }

@@ -122,6 +122,9 @@ pub struct TrialFailure {
     /// directory that cannot be created): the search stops, and the trial goes back to the queue
     /// (it is neither failed nor told to the optimizer), so it runs once the problem is fixed.
     pub fatal: bool,
+    /// Metrics the evaluation produced before it failed (its finite ones are kept with the
+    /// failed trial).
+    pub metrics: Metrics,
 }
 
 impl TrialFailure {
@@ -131,6 +134,7 @@ impl TrialFailure {
             reason: reason.into(),
             cancelled: false,
             fatal: false,
+            metrics: Metrics::new(),
         }
     }
 
@@ -140,6 +144,7 @@ impl TrialFailure {
             reason: "cancelled".into(),
             cancelled: true,
             fatal: false,
+            metrics: Metrics::new(),
         }
     }
 
@@ -150,7 +155,16 @@ impl TrialFailure {
             reason: reason.into(),
             cancelled: false,
             fatal: true,
+            metrics: Metrics::new(),
         }
+    }
+}
+
+impl TrialFailure {
+    /// The same failure, with the metrics the evaluation produced.
+    pub fn with_metrics(mut self, metrics: Metrics) -> Self {
+        self.metrics = metrics;
+        self
     }
 }
 
@@ -198,6 +212,13 @@ pub enum Outcome {
     Complete(Evaluation),
     /// The reason of the failure.
     Failed(String),
+    /// The reason of the failure, and the (finite) metrics the evaluation produced anyway.
+    FailedWithMetrics {
+        /// Why it failed.
+        reason: String,
+        /// What was measured.
+        metrics: Metrics,
+    },
 }
 
 /// A finished trial as the optimizer sees it.

@@ -721,3 +721,42 @@ fn resume_continues_from_the_journal() {
         "already-told results are not told again"
     );
 }
+
+#[test]
+fn a_failed_trial_keeps_its_finite_metrics() {
+    struct HalfBroken;
+    impl Estimator for HalfBroken {
+        fn evaluate(
+            &self,
+            _: &EvalContext<'_>,
+            _: &Assignment,
+        ) -> Result<Evaluation, TrialFailure> {
+            Ok(Evaluation {
+                metrics: [
+                    ("value".to_string(), f64::NAN),
+                    ("acc".to_string(), 0.5),
+                    ("huge".to_string(), f64::INFINITY),
+                ]
+                .into(),
+                ..Default::default()
+            })
+        }
+    }
+    let (mut s, told) = search(
+        Arc::new(HalfBroken),
+        StopCriteria {
+            max_trials: Some(2),
+            ..Default::default()
+        },
+        vec![Objective::maximize("value")],
+    );
+    let out = s.run().unwrap();
+    let (stored, _) = s.journal.trials(&space()).unwrap();
+    for t in out.trials.iter().chain(&stored) {
+        assert_eq!(t.state, TrialState::Failed);
+        assert!(t.error.as_deref().unwrap().contains("`value` is NaN"));
+        let m: Vec<(&String, &f64)> = t.metrics.iter().collect();
+        assert_eq!(m, [(&"acc".to_string(), &0.5)], "only the finite metrics");
+    }
+    assert!(told.lock().unwrap().iter().all(|t| t.1.is_none()));
+}

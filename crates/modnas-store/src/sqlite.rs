@@ -591,6 +591,15 @@ impl Journal for SqliteJournal {
                 .map_err(db)?
                 .execute(params![reason, t, number as i64, worker])
                 .map_err(db)?,
+            Outcome::FailedWithMetrics { reason, metrics } => self
+                .conn
+                .prepare_cached(
+                    "UPDATE trials SET state = 'failed', error = ?1, metrics = ?2, finished_at = ?3
+                     WHERE number = ?4 AND worker = ?5 AND state = 'running'",
+                )
+                .map_err(db)?
+                .execute(params![reason, metrics_to_json(metrics), t, number as i64, worker])
+                .map_err(db)?,
         };
         Ok(n == 1)
     }

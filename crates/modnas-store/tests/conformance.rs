@@ -127,11 +127,27 @@ fn suite(j: &mut dyn Journal) {
     assert_eq!(all[3].error.as_deref(), Some("interrupted 3 times"));
     assert!(all[3].finished_at.is_some());
 
+    // A failed trial may keep metrics.
+    assert_eq!(
+        j.create(&s, &[new(1, 0.2, 15)], r#"{"k":2}"#).unwrap(),
+        vec![4]
+    );
+    assert_eq!(j.claim(&s, "w9").unwrap().unwrap().number, 4);
+    let partial = Outcome::FailedWithMetrics {
+        reason: "objective metric `loss` is NaN".into(),
+        metrics: [("acc".to_string(), 0.25)].into(),
+    };
+    assert!(!j.finish(4, "w1", &partial).unwrap());
+    assert!(j.finish(4, "w9", &partial).unwrap());
+
     j.mark_told(&[1, 0], r#"{"k":3}"#).unwrap();
     assert_eq!(j.optimizer_state().unwrap(), Some(r#"{"k":3}"#.to_string()));
     let (trials, told) = j.trials(&s).unwrap();
     assert_eq!(told, vec![1, 0], "told order is kept");
-    assert_eq!(trials.len(), 4);
+    assert_eq!(trials.len(), 5);
+    assert_eq!(trials[4].state, TrialState::Failed);
+    assert_eq!(trials[4].metrics["acc"], 0.25);
+    assert!(trials[4].error.as_deref().unwrap().contains("NaN"));
     assert_eq!(trials[0].state, TrialState::Complete);
     assert_eq!(trials[0].metrics["acc"], 0.5);
     assert!(trials[0].metrics["odd"].is_nan());
@@ -164,8 +180,9 @@ fn sqlite_journal_conforms_and_persists() {
     }
     let mut j = SqliteJournal::open(&path, Sync::Power).unwrap();
     let (trials, told) = j.trials(&space()).unwrap();
-    assert_eq!(trials.len(), 4);
+    assert_eq!(trials.len(), 5);
     assert_eq!(trials[3].state, TrialState::Failed);
+    assert_eq!(trials[4].metrics["acc"], 0.25);
     assert_eq!(told, vec![1, 0]);
     assert_eq!(j.open(&meta()).unwrap(), Some(meta()));
     assert_eq!(j.optimizer_state().unwrap(), Some(r#"{"k":3}"#.to_string()));
