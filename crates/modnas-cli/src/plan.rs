@@ -44,6 +44,8 @@ pub struct Plan {
     pub journal: JournalKind,
     /// Whether to write `report.html`.
     pub report: bool,
+    /// Interrupted evaluations after which a trial is failed (`retry.max_attempts`).
+    pub max_attempts: u32,
     /// What defines the run (compared when resuming).
     pub identity: serde_json::Value,
     /// The whole resolved configuration.
@@ -159,6 +161,27 @@ pub fn journal_from_node(n: &Node) -> Result<JournalKind, ConfigError> {
     }
 }
 
+/// The default of `retry.max_attempts`.
+pub const DEFAULT_MAX_ATTEMPTS: u32 = 3;
+
+/// Reads `retry: {max_attempts: N}`: after how many interrupted evaluations (the process died
+/// while the trial ran) a trial is failed instead of run again.
+pub fn retry_from_node(n: &Node) -> Result<u32, ConfigError> {
+    let mut f = Fields::new(n, "retry")?;
+    let max: Option<i64> = f.opt("max_attempts")?;
+    f.finish()?;
+    match max {
+        None => Ok(DEFAULT_MAX_ATTEMPTS),
+        Some(m) if (1..=1000).contains(&m) => Ok(m as u32),
+        Some(m) => Err(ConfigError::at(
+            n.get("max_attempts").unwrap_or(n),
+            "retry.max_attempts",
+            format!("`max_attempts` must be between 1 and 1000, found {m}"),
+        )
+        .with_hint("the number of times a trial may be started before it is failed, e.g. `retry: {max_attempts: 3}`")),
+    }
+}
+
 /// Checks a run name: it becomes a directory.
 pub fn check_name(name: &str) -> Result<(), String> {
     if name.is_empty()
@@ -196,6 +219,7 @@ pub fn build(
     let stop_node = f.raw("stop");
     let parallel: Option<usize> = f.opt("parallel")?;
     let journal_node = f.raw("journal");
+    let retry_node = f.raw("retry");
     let report: bool = f.opt("report")?.unwrap_or(true);
     f.finish()?;
 
@@ -354,6 +378,10 @@ pub fn build(
         Some(n) => journal_from_node(n)?,
         None => JournalKind::Sqlite(modnas_store::Sync::Process),
     };
+    let max_attempts = match retry_node {
+        Some(n) => retry_from_node(n)?,
+        None => DEFAULT_MAX_ATTEMPTS,
+    };
     let identity = serde_json::json!({
         "seed": seed,
         "space": space.describe(),
@@ -362,6 +390,8 @@ pub fn build(
         "objectives": objectives,
         "metrics": metrics_node.map(Node::to_json),
     });
+    let mut identity = identity;
+    without_operational(&mut identity);
     let mut resolved = root.to_json();
     if let Some(m) = resolved.as_object_mut() {
         m.insert("name".into(), serde_json::json!(name));
@@ -375,6 +405,10 @@ pub fn build(
             serde_json::to_value(&stop).unwrap_or_default(),
         );
         m.insert("parallel".into(), serde_json::json!(parallel));
+        m.insert(
+            "retry".into(),
+            serde_json::json!({"max_attempts": max_attempts}),
+        );
     }
     Ok(Plan {
         name,
@@ -388,9 +422,36 @@ pub fn build(
         parallel,
         journal,
         report,
+        max_attempts,
         identity,
         resolved,
     })
+}
+
+/// Estimator arguments that change how an evaluation is run or logged, not what it measures:
+/// they are left out of the run's identity, so that a resumed run may change them.
+pub const OPERATIONAL_ESTIM_ARGS: &[&str] = &[
+    "keep_logs",
+    "tail_lines",
+    "timeout",
+    "max_log_bytes",
+    "max_line_bytes",
+    "sleep",
+];
+
+/// Removes the operational estimator arguments from a run identity (`estim.args`), in place;
+/// applied to stored identities too, so that runs started before an argument was operational
+/// still resume.
+pub fn without_operational(identity: &mut serde_json::Value) {
+    if let Some(args) = identity
+        .get_mut("estim")
+        .and_then(|e| e.get_mut("args"))
+        .and_then(|a| a.as_object_mut())
+    {
+        for k in OPERATIONAL_ESTIM_ARGS {
+            args.remove(*k);
+        }
+    }
 }
 
 fn spec_json(s: &ComponentSpec, canonical: Option<&str>) -> serde_json::Value {

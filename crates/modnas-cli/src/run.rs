@@ -1,15 +1,15 @@
 //! Running a plan in its run directory: resume checks, the search, outputs and the summary.
 
 use crate::error::CliError;
-use crate::plan::{JournalKind, Plan, first_difference};
+use crate::plan::{JournalKind, Plan, first_difference, without_operational};
 use crate::progress::Progress;
 use modnas_core::config::yaml::emit;
-use modnas_core::journal::{Journal, MemoryJournal, RunMeta};
+use modnas_core::journal::{Journal, JournalError, MemoryJournal, RunMeta};
 use modnas_core::output::{write_atomic, write_results};
 use modnas_core::search::Search;
 use modnas_core::stop::StopReason;
-use modnas_core::trial::TrialState;
-use modnas_store::SqliteJournal;
+use modnas_core::trial::{MAX_REASON_BYTES, TrialState, shorten};
+use modnas_store::{Locked, RunLock, SqliteJournal};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
@@ -33,14 +33,17 @@ pub fn stored_seed(runs_dir: &Path, name: &str) -> Option<u64> {
     j.run_meta().ok().flatten().map(|m| m.seed)
 }
 
-/// Deletes what an earlier run left in `dir` except its (locked) journal files.
+/// The file that marks a directory as a run directory made by modnas.
+pub const RUN_MARKER: &str = ".modnas-run";
+
+/// Deletes what an earlier run left in `dir` except its (locked) journal files and the marker.
 fn clear_outputs(dir: &Path) -> Result<(), CliError> {
     let entries = std::fs::read_dir(dir)
         .map_err(|e| CliError::Runtime(format!("cannot read {}: {e}", dir.display())))?;
     for e in entries.flatten() {
         let p = e.path();
         let name = e.file_name().to_string_lossy().to_string();
-        if name.starts_with("journal.") {
+        if name.starts_with("journal.") || name == RUN_MARKER {
             continue;
         }
         let r = if p.is_dir() {
@@ -53,36 +56,111 @@ fn clear_outputs(dir: &Path) -> Result<(), CliError> {
     Ok(())
 }
 
+/// Refuses a directory that exists, is not empty and was not made by modnas (no marker, no
+/// journal): modnas never writes into or deletes anything in such a directory.
+fn check_run_dir(run_dir: &Path) -> Result<(), CliError> {
+    let entries = match std::fs::read_dir(run_dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) if run_dir.exists() && !run_dir.is_dir() => {
+            return Err(CliError::Usage(format!(
+                "{} exists and is not a directory ({e}); choose another --name or --runs-dir",
+                run_dir.display()
+            )));
+        }
+        Err(e) => {
+            return Err(CliError::Runtime(format!(
+                "cannot read the run directory {}: {e}",
+                run_dir.display()
+            )));
+        }
+    };
+    let mut empty = true;
+    for e in entries.flatten() {
+        let name = e.file_name();
+        if name == RUN_MARKER || name == "journal.sqlite" {
+            return Ok(());
+        }
+        empty = false;
+    }
+    if empty {
+        return Ok(());
+    }
+    Err(CliError::Usage(format!(
+        "{} is not a modnas run directory: it is not empty and has no {RUN_MARKER} or journal.sqlite, so modnas will neither write into it nor delete anything in it.\n    = choose another --name or --runs-dir",
+        run_dir.display()
+    )))
+}
+
+/// Marks `run_dir` as a run directory (once its lock is held).
+fn mark_run_dir(run_dir: &Path) -> Result<(), CliError> {
+    let marker = run_dir.join(RUN_MARKER);
+    if marker.exists() {
+        return Ok(());
+    }
+    std::fs::write(
+        &marker,
+        "This directory is a modnas run directory (modnas may delete files in it on --fresh).\n",
+    )
+    .map_err(|e| CliError::Runtime(format!("cannot write {}: {e}", marker.display())))
+}
+
 /// Opens the journal of `run_dir` (taking its lock first, so that a run in use by another process
 /// is never touched), starts over when `fresh`, and checks that a stored run has the same
-/// configuration.
+/// configuration. A directory that exists, is not empty and is not a run directory is refused.
 pub fn open_run(
     run_dir: &Path,
     kind: JournalKind,
     fresh: bool,
     meta: &RunMeta,
 ) -> Result<Box<dyn Journal>, CliError> {
+    check_run_dir(run_dir)?;
     std::fs::create_dir_all(run_dir).map_err(|e| {
         CliError::Runtime(format!(
             "cannot create the run directory {}: {e}",
             run_dir.display()
         ))
     })?;
+    let path = run_dir.join("journal.sqlite");
     let mut journal: Box<dyn Journal> = match kind {
-        JournalKind::Sqlite(sync) => {
-            let mut j = SqliteJournal::open(&run_dir.join("journal.sqlite"), sync)?;
-            if fresh {
-                j.reset()?;
+        JournalKind::Sqlite(sync) if fresh => {
+            let (j, aside) = SqliteJournal::open_fresh(&path, sync)?;
+            if let Some(a) = aside {
+                tracing::warn!(
+                    "{} was not a valid journal: it was moved to {} and the run starts over",
+                    path.display(),
+                    a.display()
+                );
             }
             Box::new(j)
         }
-        JournalKind::Memory => Box::new(MemoryJournal::new()),
+        JournalKind::Sqlite(sync) => match SqliteJournal::open(&path, sync) {
+            Ok(j) => Box::new(j),
+            Err(JournalError::Corrupt(m)) => {
+                return Err(CliError::Runtime(format!(
+                    "journal data is corrupt: {m}\n    = to start the run over, pass --fresh (the file is kept as journal.sqlite.corrupt-<time>); to keep it untouched and start another run, pass --name NEW_NAME"
+                )));
+            }
+            Err(e) => return Err(e.into()),
+        },
+        JournalKind::Memory => Box::new(Locked::new(
+            MemoryJournal::new(),
+            RunLock::for_run(run_dir)?,
+        )),
     };
+    mark_run_dir(run_dir)?;
     if fresh {
         clear_outputs(run_dir)?;
     }
-    if let Some(stored) = journal.open(meta)?
-        && let Some((path, old, new)) = first_difference(&stored.config, &meta.config, "")
+    // Operational settings may change between sessions: they are compared without them (on
+    // both sides, so that runs stored before a setting was operational resume too).
+    if let Some(mut stored) = journal.open(meta)?
+        && let Some((path, old, new)) = {
+            let mut now = meta.config.clone();
+            without_operational(&mut stored.config);
+            without_operational(&mut now);
+            first_difference(&stored.config, &now, "")
+        }
     {
         return Err(CliError::Usage(format!(
             "the run `{}` in {} was started with a different configuration: `{path}` was {old}, now {new}.\n    = to continue it, use the original configuration (stop criteria and `parallel` may change); to start over, pass --fresh; to keep both, pass --name NEW_NAME",
@@ -140,6 +218,7 @@ pub fn execute(plan: Plan, opts: &RunOptions) -> Result<(), CliError> {
         interrupt: opts.interrupt.clone(),
         run_dir: Some(run_dir.clone()),
         worker,
+        max_attempts: plan.max_attempts,
     };
     let started = std::time::Instant::now();
     let outcome = search.run().map_err(|e| match e {
@@ -253,7 +332,8 @@ pub fn execute(plan: Plan, opts: &RunOptions) -> Result<(), CliError> {
         let first = outcome
             .trials
             .iter()
-            .find_map(|t| t.error.clone())
+            .find_map(|t| t.error.as_deref())
+            .map(|e| shorten(e, MAX_REASON_BYTES / 2).into_owned())
             .unwrap_or_default();
         return Err(CliError::NoSuccess(format!(
             "no trial succeeded ({failed} failed). The first failure:\n{first}"

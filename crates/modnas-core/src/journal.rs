@@ -71,8 +71,13 @@ pub trait Journal: Send {
         outcome: &Outcome,
     ) -> Result<bool, JournalError>;
 
-    /// Puts a claimed trial back in the queue (its evaluation was interrupted).
+    /// Puts a claimed trial back in the queue (its evaluation was interrupted, or could not be
+    /// set up); the handed-back evaluation does not count in its `attempts`.
     fn release(&mut self, number: u64, worker: &str) -> Result<(), JournalError>;
+
+    /// Finishes a waiting trial as failed with `reason` without evaluating it (its evaluation
+    /// was interrupted too many times); `false` if it is not waiting.
+    fn give_up(&mut self, number: u64, reason: &str) -> Result<bool, JournalError>;
 
     /// Records that the optimizer was told these results, with its new state (one atomic write).
     fn mark_told(&mut self, numbers: &[u64], optimizer_state: &str) -> Result<(), JournalError>;
@@ -225,6 +230,11 @@ impl Journal for MemoryJournal {
                 t.state = TrialState::Failed;
                 t.error = Some(reason.clone());
             }
+            Outcome::FailedWithMetrics { reason, metrics } => {
+                t.state = TrialState::Failed;
+                t.error = Some(reason.clone());
+                t.metrics = metrics.clone();
+            }
         }
         Ok(true)
     }
@@ -234,9 +244,23 @@ impl Journal for MemoryJournal {
         if t.state == TrialState::Running && t.worker.as_deref() == Some(worker) {
             t.state = TrialState::Waiting;
             t.worker = None;
+            t.attempts = t.attempts.saturating_sub(1);
             self.waiting.insert(number);
         }
         Ok(())
+    }
+
+    fn give_up(&mut self, number: u64, reason: &str) -> Result<bool, JournalError> {
+        let now = now();
+        let t = self.get(number)?;
+        if t.state != TrialState::Waiting {
+            return Ok(false);
+        }
+        t.state = TrialState::Failed;
+        t.error = Some(reason.to_string());
+        t.finished_at = Some(now);
+        self.waiting.remove(&number);
+        Ok(true)
     }
 
     fn mark_told(&mut self, numbers: &[u64], optimizer_state: &str) -> Result<(), JournalError> {

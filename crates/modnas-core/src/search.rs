@@ -21,7 +21,10 @@ use crate::optimizer::{History, OptimError, Optimizer};
 use crate::param::ParamSpace;
 use crate::seed::derive_seed;
 use crate::stop::{StopCriteria, StopReason};
-use crate::trial::{Evaluation, NewTrial, Observation, Outcome, Trial, TrialFailure, TrialState};
+use crate::trial::{
+    Evaluation, MAX_REASON_BYTES, NewTrial, Observation, Outcome, Trial, TrialFailure, TrialState,
+    shorten,
+};
 use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -92,6 +95,18 @@ pub struct Search {
     pub run_dir: Option<PathBuf>,
     /// This process's worker name.
     pub worker: String,
+    /// A trial whose evaluation was interrupted this many times (the process died while it ran)
+    /// is failed instead of evaluated again, so a trial that takes the process down cannot stop
+    /// the run for good; 0 means no limit.
+    pub max_attempts: u32,
+}
+
+/// Why a trial is given up on after `attempts` interrupted evaluations.
+fn interrupted_reason(attempts: u32, max_attempts: u32) -> String {
+    format!(
+        "the evaluation was interrupted {attempts} time{} (modnas crashed or was killed while it ran), so it is not tried again (retry.max_attempts: {max_attempts})",
+        if attempts == 1 { "" } else { "s" }
+    )
 }
 
 struct Tracker {
@@ -280,10 +295,8 @@ impl Search {
                     )));
                 }
                 Some(v) if !v.is_finite() => {
-                    return Err(TrialFailure::new(format!(
-                        "objective metric `{}` is {v}",
-                        o.metric
-                    )));
+                    let reason = format!("objective metric `{}` is {v}", o.metric);
+                    return Err(TrialFailure::new(reason).with_metrics(ev.metrics));
                 }
                 _ => {}
             }
@@ -307,6 +320,15 @@ impl Search {
             if let Some(t) = trials.get_mut(n as usize) {
                 t.state = TrialState::Waiting;
                 t.worker = None;
+                if self.max_attempts > 0 && t.attempts >= self.max_attempts {
+                    let reason = interrupted_reason(t.attempts, self.max_attempts);
+                    if self.journal.give_up(n, &reason)? {
+                        tracing::warn!("trial {n} failed: {reason}");
+                        t.state = TrialState::Failed;
+                        t.error = Some(reason);
+                        t.finished_at = Some(crate::journal::now());
+                    }
+                }
             }
         }
         if let Some(state) = self.journal.optimizer_state()? {
@@ -512,14 +534,34 @@ impl Search {
                             }
                             continue;
                         }
-                        Err(f) => {
-                            if f.fatal && fatal.is_none() {
+                        Err(f) if f.fatal => {
+                            // The trial says nothing about its parameters: it goes back to the
+                            // queue (the optimizer is not told) and runs once the problem is fixed.
+                            if fatal.is_none() {
                                 fatal = Some(SearchError::Fatal {
                                     trial: t.number,
-                                    reason: f.reason.clone(),
+                                    reason: shorten(&f.reason, MAX_REASON_BYTES).into_owned(),
                                 });
                             }
-                            Outcome::Failed(f.reason)
+                            self.journal.release(t.number, &self.worker)?;
+                            if let Some(slot) = trials.get_mut(t.number as usize) {
+                                slot.state = TrialState::Waiting;
+                                slot.worker = None;
+                            }
+                            continue;
+                        }
+                        Err(f) => {
+                            let reason = shorten(&f.reason, MAX_REASON_BYTES).into_owned();
+                            let metrics: crate::objective::Metrics = f
+                                .metrics
+                                .into_iter()
+                                .filter(|(_, v)| v.is_finite())
+                                .collect();
+                            if metrics.is_empty() {
+                                Outcome::Failed(reason)
+                            } else {
+                                Outcome::FailedWithMetrics { reason, metrics }
+                            }
                         }
                     };
                     if !self.journal.finish(t.number, &self.worker, &outcome)? {
@@ -544,6 +586,11 @@ impl Search {
                             Outcome::Failed(reason) => {
                                 slot.state = TrialState::Failed;
                                 slot.error = Some(reason.clone());
+                            }
+                            Outcome::FailedWithMetrics { reason, metrics } => {
+                                slot.state = TrialState::Failed;
+                                slot.error = Some(reason.clone());
+                                slot.metrics = metrics.clone();
                             }
                         }
                     }
@@ -577,9 +624,17 @@ impl Search {
             drop(job_tx);
             outcome
         });
-        self.journal
-            .set_meta("elapsed_s", &elapsed(()).to_string())?;
-        let reason = result?;
+        // A journal that fails here must not hide the error that ended the search.
+        let saved = self.journal.set_meta("elapsed_s", &elapsed(()).to_string());
+        let reason = match (result, saved) {
+            (Ok(r), Ok(())) => r,
+            (Ok(_), Err(e)) => return Err(e.into()),
+            (Err(e), Ok(())) => return Err(e),
+            (Err(e), Err(j)) => {
+                tracing::warn!("cannot record the elapsed time: {j}");
+                return Err(e);
+            }
+        };
         {
             let st = self.status(&trials, &tr, elapsed(()));
             for c in &mut callbacks {

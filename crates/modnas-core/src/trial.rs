@@ -63,7 +63,9 @@ pub struct Trial {
     pub cost: Option<f64>,
     /// Why it failed.
     pub error: Option<String>,
-    /// How many times evaluation was started.
+    /// How many times evaluation was started, not counting evaluations handed back to the queue
+    /// (interrupted by Ctrl-C, or stopped by a failure that says nothing about the trial): after
+    /// a resume, one more than the number of times the process died while evaluating it.
     pub attempts: u32,
     /// Who evaluated it.
     pub worker: Option<String>,
@@ -116,8 +118,13 @@ pub struct TrialFailure {
     pub reason: String,
     /// The evaluation was interrupted, not failed: the trial goes back to the queue.
     pub cancelled: bool,
-    /// The failure will repeat for every trial (a missing program, a broken setup): stop the search.
+    /// The failure will repeat for every trial (a missing program, a broken setup such as a trial
+    /// directory that cannot be created): the search stops, and the trial goes back to the queue
+    /// (it is neither failed nor told to the optimizer), so it runs once the problem is fixed.
     pub fatal: bool,
+    /// Metrics the evaluation produced before it failed (its finite ones are kept with the
+    /// failed trial).
+    pub metrics: Metrics,
 }
 
 impl TrialFailure {
@@ -127,6 +134,7 @@ impl TrialFailure {
             reason: reason.into(),
             cancelled: false,
             fatal: false,
+            metrics: Metrics::new(),
         }
     }
 
@@ -136,16 +144,64 @@ impl TrialFailure {
             reason: "cancelled".into(),
             cancelled: true,
             fatal: false,
+            metrics: Metrics::new(),
         }
     }
 
-    /// A failure that will repeat for every trial.
+    /// A failure that will repeat for every trial, or a failure to set the evaluation up: the
+    /// search stops and the trial will be evaluated again when the run is resumed.
     pub fn fatal(reason: impl Into<String>) -> Self {
         TrialFailure {
             reason: reason.into(),
             cancelled: false,
             fatal: true,
+            metrics: Metrics::new(),
         }
+    }
+}
+
+impl TrialFailure {
+    /// The same failure, with the metrics the evaluation produced.
+    pub fn with_metrics(mut self, metrics: Metrics) -> Self {
+        self.metrics = metrics;
+        self
+    }
+}
+
+/// The most bytes of a failure reason kept in the journal.
+pub const MAX_REASON_BYTES: usize = 16 * 1024;
+
+/// `text` cut to at most `max_bytes` bytes (at character boundaries), keeping its start and its
+/// end with a note of how much was left out in between.
+pub fn shorten(text: &str, max_bytes: usize) -> std::borrow::Cow<'_, str> {
+    if text.len() <= max_bytes {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let note_room = 48;
+    let keep = max_bytes.saturating_sub(note_room);
+    let mut head = keep / 2;
+    while !text.is_char_boundary(head) {
+        head -= 1;
+    }
+    let mut tail = text.len() - (keep - keep / 2);
+    while !text.is_char_boundary(tail) {
+        tail += 1;
+    }
+    let out = format!(
+        "{}\n[... {} bytes left out ...]\n{}",
+        &text[..head],
+        tail - head,
+        &text[tail..]
+    );
+    if out.len() <= max_bytes {
+        std::borrow::Cow::Owned(out)
+    } else {
+        // Too small a limit for a note: the start only.
+        let mut cut = max_bytes;
+        while !text.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        std::borrow::Cow::Owned(text[..cut].to_string())
     }
 }
 
@@ -156,6 +212,13 @@ pub enum Outcome {
     Complete(Evaluation),
     /// The reason of the failure.
     Failed(String),
+    /// The reason of the failure, and the (finite) metrics the evaluation produced anyway.
+    FailedWithMetrics {
+        /// Why it failed.
+        reason: String,
+        /// What was measured.
+        metrics: Metrics,
+    },
 }
 
 /// A finished trial as the optimizer sees it.
@@ -169,4 +232,24 @@ pub struct Observation {
     pub score: Option<f64>,
     /// All metrics.
     pub metrics: Metrics,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shorten_keeps_start_and_end_within_the_limit() {
+        assert_eq!(shorten("short", 100), "short");
+        let long = format!("BEGIN{}END", "é".repeat(100_000));
+        for max in [60, 100, 1000, MAX_REASON_BYTES] {
+            let s = shorten(&long, max);
+            assert!(s.len() <= max, "{} > {max}", s.len());
+            assert!(s.starts_with("BEGIN"), "{max}");
+            assert!(s.ends_with("END"), "{max}");
+            assert!(s.contains("bytes left out"), "{max}");
+        }
+        assert!(shorten(&long, 10).len() <= 10);
+        assert_eq!(shorten(&long, 0), "");
+    }
 }

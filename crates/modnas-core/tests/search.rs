@@ -2,14 +2,14 @@
 //! metrics, failures, interruption and parallel evaluation.
 
 use modnas_core::estimator::{Estimator, EvalContext};
-use modnas_core::journal::{Journal, MemoryJournal};
+use modnas_core::journal::{Journal, JournalError, MemoryJournal};
 use modnas_core::metric::{Metric, MetricInput};
 use modnas_core::objective::{Metrics, Objective, Objectives};
 use modnas_core::optimizer::{History, OptimError, Optimizer};
 use modnas_core::param::{Assignment, Domain, ParamSpace, ParamValue};
 use modnas_core::search::{Search, SearchError};
 use modnas_core::stop::{StopCriteria, StopReason};
-use modnas_core::trial::{Evaluation, Observation, TrialFailure, TrialState};
+use modnas_core::trial::{Evaluation, Observation, Outcome, Trial, TrialFailure, TrialState};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -132,6 +132,7 @@ fn search(
         interrupt: Arc::new(AtomicBool::new(false)),
         run_dir: None,
         worker: "w".into(),
+        max_attempts: 3,
     };
     (s, told)
 }
@@ -292,12 +293,259 @@ fn a_fatal_failure_stops_the_search() {
         other => panic!("expected a fatal error, got {other:?}"),
     }
     let (trials, _) = s.journal.trials(&space()).unwrap();
+    assert_eq!(trials.len(), 3, "nothing is proposed after the fatal trial");
     assert_eq!(
-        trials.len(),
-        3,
-        "the failing trial is recorded, nothing after it"
+        trials[2].state,
+        TrialState::Waiting,
+        "the fatal trial goes back to the queue instead of failing for good"
     );
-    assert_eq!(trials[2].state, TrialState::Failed);
+    assert_eq!((trials[2].error.as_deref(), trials[2].told), (None, false));
+}
+
+#[test]
+fn a_trial_stopped_by_a_fatal_failure_runs_once_the_problem_is_fixed() {
+    let toy = Toy {
+        fatal_at: Some(2),
+        ..Toy::new()
+    };
+    let stop = StopCriteria {
+        max_trials: Some(5),
+        ..Default::default()
+    };
+    let (mut s, told) = search(
+        Arc::new(toy),
+        stop.clone(),
+        vec![Objective::maximize("value")],
+    );
+    assert!(matches!(s.run(), Err(SearchError::Fatal { trial: 2, .. })));
+    assert_eq!(
+        told.lock().unwrap().iter().map(|t| t.0).collect::<Vec<_>>(),
+        vec![0, 1],
+        "the optimizer is not told of the fatal trial"
+    );
+    let journal = std::mem::replace(&mut s.journal, Box::new(MemoryJournal::new()));
+    // "Fixed": the same search with an estimator that works.
+    let (mut s2, told2) = search(
+        Arc::new(Toy::new()),
+        stop,
+        vec![Objective::maximize("value")],
+    );
+    s2.journal = journal;
+    let out = s2.run().unwrap();
+    assert_eq!(out.trials.len(), 5);
+    assert!(out.trials.iter().all(|t| t.state == TrialState::Complete));
+    assert_eq!(
+        out.trials[2].attempts, 1,
+        "the fatal evaluation did not count"
+    );
+    assert_eq!(
+        told2.lock().unwrap()[0],
+        (2, Some(2.0)),
+        "trial 2 ran first"
+    );
+}
+
+/// A journal whose trial `0` was claimed `crashes` times by processes that died.
+fn crashed_journal(crashes: u32) -> Box<dyn Journal> {
+    use modnas_core::trial::NewTrial;
+    let mut j = MemoryJournal::new();
+    j.create(
+        &space(),
+        &[NewTrial {
+            params: Assignment(vec![ParamValue::Float(0.0)]),
+            seed: 9,
+        }],
+        "1",
+    )
+    .unwrap();
+    for k in 0..crashes {
+        if k > 0 {
+            j.reap().unwrap();
+        }
+        assert_eq!(j.claim(&space(), "dead").unwrap().unwrap().attempts, k + 1);
+    }
+    Box::new(j)
+}
+
+#[test]
+fn a_trial_interrupted_max_attempts_times_fails_and_the_search_goes_on() {
+    let stop = StopCriteria {
+        max_trials: Some(4),
+        ..Default::default()
+    };
+    let (mut s, told) = search(
+        Arc::new(Toy::new()),
+        stop.clone(),
+        vec![Objective::maximize("value")],
+    );
+    s.journal = crashed_journal(3);
+    let out = s.run().unwrap();
+    assert_eq!(out.trials.len(), 4, "no trial is lost");
+    let t0 = &out.trials[0];
+    assert_eq!(t0.state, TrialState::Failed);
+    let reason = t0.error.as_deref().unwrap();
+    assert!(
+        reason.contains("interrupted 3 times (modnas crashed or was killed"),
+        "{reason}"
+    );
+    assert!(
+        out.trials[1..]
+            .iter()
+            .all(|t| t.state == TrialState::Complete)
+    );
+    assert_eq!(out.evaluated, 3, "trial 0 was not evaluated again");
+    let told = told.lock().unwrap();
+    assert_eq!(
+        told[0],
+        (0, None),
+        "the optimizer is told that trial 0 failed"
+    );
+    assert_eq!(told.len(), 4);
+    drop(told);
+    let (stored, _) = s.journal.trials(&space()).unwrap();
+    assert_eq!(stored[0].state, TrialState::Failed);
+    assert!(stored[0].told);
+
+    // Below the limit the trial is evaluated again.
+    let (mut s, _) = search(
+        Arc::new(Toy::new()),
+        stop,
+        vec![Objective::maximize("value")],
+    );
+    s.journal = crashed_journal(2);
+    let out = s.run().unwrap();
+    assert!(out.trials.iter().all(|t| t.state == TrialState::Complete));
+    assert_eq!(out.trials[0].attempts, 3);
+}
+
+#[test]
+fn long_failure_reasons_are_capped_keeping_start_and_end() {
+    struct Loud {
+        fatal: bool,
+    }
+    impl Estimator for Loud {
+        fn evaluate(
+            &self,
+            _: &EvalContext<'_>,
+            _: &Assignment,
+        ) -> Result<Evaluation, TrialFailure> {
+            let r = format!("START{}END", "x".repeat(1 << 20));
+            Err(if self.fatal {
+                TrialFailure::fatal(r)
+            } else {
+                TrialFailure::new(r)
+            })
+        }
+    }
+    let stop = StopCriteria {
+        max_trials: Some(2),
+        ..Default::default()
+    };
+    let (mut s, _) = search(
+        Arc::new(Loud { fatal: false }),
+        stop.clone(),
+        vec![Objective::maximize("value")],
+    );
+    let out = s.run().unwrap();
+    let (stored, _) = s.journal.trials(&space()).unwrap();
+    for t in out.trials.iter().chain(&stored) {
+        let e = t.error.as_deref().unwrap();
+        assert!(
+            e.len() <= modnas_core::trial::MAX_REASON_BYTES,
+            "{}",
+            e.len()
+        );
+        assert!(e.starts_with("START") && e.ends_with("END"));
+    }
+    let (mut s, _) = search(
+        Arc::new(Loud { fatal: true }),
+        stop,
+        vec![Objective::maximize("value")],
+    );
+    match s.run() {
+        Err(SearchError::Fatal { reason, .. }) => {
+            assert!(reason.len() <= modnas_core::trial::MAX_REASON_BYTES);
+            assert!(reason.starts_with("START") && reason.ends_with("END"));
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+/// A journal that cannot write run-level values.
+struct NoMeta(MemoryJournal);
+
+impl Journal for NoMeta {
+    fn open(
+        &mut self,
+        m: &modnas_core::journal::RunMeta,
+    ) -> Result<Option<modnas_core::journal::RunMeta>, JournalError> {
+        self.0.open(m)
+    }
+    fn reap(&mut self) -> Result<Vec<u64>, JournalError> {
+        self.0.reap()
+    }
+    fn create(
+        &mut self,
+        s: &ParamSpace,
+        t: &[modnas_core::trial::NewTrial],
+        st: &str,
+    ) -> Result<Vec<u64>, JournalError> {
+        self.0.create(s, t, st)
+    }
+    fn claim(&mut self, s: &ParamSpace, w: &str) -> Result<Option<Trial>, JournalError> {
+        self.0.claim(s, w)
+    }
+    fn heartbeat(&mut self, n: u64, w: &str) -> Result<(), JournalError> {
+        self.0.heartbeat(n, w)
+    }
+    fn finish(&mut self, n: u64, w: &str, o: &Outcome) -> Result<bool, JournalError> {
+        self.0.finish(n, w, o)
+    }
+    fn release(&mut self, n: u64, w: &str) -> Result<(), JournalError> {
+        self.0.release(n, w)
+    }
+    fn give_up(&mut self, n: u64, r: &str) -> Result<bool, JournalError> {
+        self.0.give_up(n, r)
+    }
+    fn mark_told(&mut self, n: &[u64], st: &str) -> Result<(), JournalError> {
+        self.0.mark_told(n, st)
+    }
+    fn optimizer_state(&mut self) -> Result<Option<String>, JournalError> {
+        self.0.optimizer_state()
+    }
+    fn trials(&mut self, s: &ParamSpace) -> Result<(Vec<Trial>, Vec<u64>), JournalError> {
+        self.0.trials(s)
+    }
+    fn count(&mut self) -> Result<u64, JournalError> {
+        self.0.count()
+    }
+    fn get_meta(&mut self, k: &str) -> Result<Option<String>, JournalError> {
+        self.0.get_meta(k)
+    }
+    fn set_meta(&mut self, _: &str, _: &str) -> Result<(), JournalError> {
+        Err(JournalError::Storage("disk full".into()))
+    }
+}
+
+#[test]
+fn a_journal_error_at_the_end_does_not_hide_the_error_that_stopped_the_search() {
+    let toy = Toy {
+        fatal_at: Some(0),
+        ..Toy::new()
+    };
+    let (mut s, _) = search(
+        Arc::new(toy),
+        StopCriteria {
+            max_trials: Some(3),
+            ..Default::default()
+        },
+        vec![Objective::maximize("value")],
+    );
+    s.journal = Box::new(NoMeta(MemoryJournal::new()));
+    match s.run() {
+        Err(SearchError::Fatal { trial: 0, reason }) => assert!(reason.contains("missing")),
+        other => panic!("expected the fatal error, got {other:?}"),
+    }
 }
 
 #[test]
@@ -472,4 +720,43 @@ fn resume_continues_from_the_journal() {
         5,
         "already-told results are not told again"
     );
+}
+
+#[test]
+fn a_failed_trial_keeps_its_finite_metrics() {
+    struct HalfBroken;
+    impl Estimator for HalfBroken {
+        fn evaluate(
+            &self,
+            _: &EvalContext<'_>,
+            _: &Assignment,
+        ) -> Result<Evaluation, TrialFailure> {
+            Ok(Evaluation {
+                metrics: [
+                    ("value".to_string(), f64::NAN),
+                    ("acc".to_string(), 0.5),
+                    ("huge".to_string(), f64::INFINITY),
+                ]
+                .into(),
+                ..Default::default()
+            })
+        }
+    }
+    let (mut s, told) = search(
+        Arc::new(HalfBroken),
+        StopCriteria {
+            max_trials: Some(2),
+            ..Default::default()
+        },
+        vec![Objective::maximize("value")],
+    );
+    let out = s.run().unwrap();
+    let (stored, _) = s.journal.trials(&space()).unwrap();
+    for t in out.trials.iter().chain(&stored) {
+        assert_eq!(t.state, TrialState::Failed);
+        assert!(t.error.as_deref().unwrap().contains("`value` is NaN"));
+        let m: Vec<(&String, &f64)> = t.metrics.iter().collect();
+        assert_eq!(m, [(&"acc".to_string(), &0.5)], "only the finite metrics");
+    }
+    assert!(told.lock().unwrap().iter().all(|t| t.1.is_none()));
 }

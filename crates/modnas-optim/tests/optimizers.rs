@@ -55,6 +55,7 @@ fn search(
         interrupt: Arc::new(AtomicBool::new(false)),
         run_dir: None,
         worker: "test".into(),
+        max_attempts: 3,
     };
     let out = s.run().unwrap();
     let params = out.trials.iter().map(|t| t.params.clone()).collect();
@@ -384,6 +385,7 @@ fn failed_trials_are_survived() {
             interrupt: Arc::new(AtomicBool::new(false)),
             run_dir: None,
             worker: "t".into(),
+            max_attempts: 3,
         };
         let out = s.run().unwrap();
         assert_eq!(out.trials.len(), 30, "{spec}");

@@ -6,7 +6,9 @@
 //! also the work queue (claim, heartbeat, guarded finish, reap), plus the optimizer state.
 #![warn(missing_docs)]
 
+mod locked;
 mod sqlite;
 
+pub use locked::Locked;
 pub use modnas_core::journal::MemoryJournal;
-pub use sqlite::{SqliteJournal, Sync};
+pub use sqlite::{RunLock, SqliteJournal, Sync, journal_mode_warning, lock_failure};

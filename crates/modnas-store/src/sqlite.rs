@@ -26,26 +26,36 @@ pub enum Sync {
 pub struct SqliteJournal {
     conn: Connection,
     path: PathBuf,
-    _lock: Option<File>,
+    _lock: Option<RunLock>,
 }
 
 fn db<E: std::fmt::Display>(e: E) -> JournalError {
     JournalError::Storage(e.to_string())
 }
 
-impl SqliteJournal {
-    /// Opens (creating if needed) the journal at `path` for writing; a lock file next to it keeps
-    /// a second process from running the same run at the same time.
-    pub fn open(path: &Path, sync: Sync) -> Result<Self, JournalError> {
-        if let Some(dir) = path.parent()
-            && !dir.as_os_str().is_empty()
-        {
-            std::fs::create_dir_all(dir).map_err(|e| {
-                JournalError::Storage(format!("cannot create {}: {e}", dir.display()))
-            })?;
-        }
-        let lock_path = path.with_extension("lock");
-        let mut lock = std::fs::OpenOptions::new()
+/// An exclusive lock on a run (the file `journal.lock` in its directory), held while the value
+/// lives; a second process asking for it is refused instead of waiting.
+#[derive(Debug)]
+pub struct RunLock {
+    _file: File,
+    path: PathBuf,
+}
+
+impl RunLock {
+    /// Takes the lock of the run directory `run_dir` (`journal.lock` in it).
+    pub fn for_run(run_dir: &Path) -> Result<RunLock, JournalError> {
+        Self::acquire(&run_dir.join("journal.lock"))
+    }
+
+    /// Takes the lock file `lock_path` (creating it and its directory if needed) and records
+    /// this process's id in it.
+    pub fn acquire(lock_path: &Path) -> Result<RunLock, JournalError> {
+        let run_dir = run_dir_of(lock_path);
+        std::fs::create_dir_all(run_dir).map_err(|e| {
+            JournalError::Storage(format!("cannot create {}: {e}", run_dir.display()))
+        })?;
+        let lock_path = lock_path.to_path_buf();
+        let mut file = std::fs::OpenOptions::new()
             .create(true)
             .truncate(false)
             .read(true)
@@ -54,88 +64,259 @@ impl SqliteJournal {
             .map_err(|e| {
                 JournalError::Storage(format!("cannot open {}: {e}", lock_path.display()))
             })?;
-        if lock.try_lock().is_err() {
+        if let Err(e) = file.try_lock() {
             let owner = std::fs::read_to_string(&lock_path).unwrap_or_default();
-            return Err(JournalError::Busy(format!(
-                "the run at {} is in use by another modnas process{}; wait for it to finish or stop it",
-                path.parent().unwrap_or(path).display(),
-                if owner.trim().is_empty() {
-                    String::new()
-                } else {
-                    format!(" (pid {})", owner.trim())
-                }
-            )));
+            return Err(lock_failure(e, &lock_path, run_dir, owner.trim()));
         }
-        let _ = lock.set_len(0);
-        let _ = write!(lock, "{}", std::process::id());
-        let conn = Connection::open(path)
-            .map_err(|e| JournalError::Storage(format!("cannot open {}: {e}", path.display())))?;
-        let sync_pragma = match sync {
-            Sync::Process => "NORMAL",
-            Sync::Power => "FULL",
-        };
-        conn.execute_batch(&format!(
-            "PRAGMA journal_mode=WAL; PRAGMA synchronous={sync_pragma}; PRAGMA busy_timeout=10000; PRAGMA foreign_keys=ON;"
-        ))
-        .map_err(|e| corrupt_or(e, path))?;
-        conn.execute_batch(
-            "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-             CREATE TABLE IF NOT EXISTS trials (
-                number INTEGER PRIMARY KEY,
-                state TEXT NOT NULL,
-                params TEXT NOT NULL,
-                seed INTEGER NOT NULL,
-                metrics TEXT,
-                cost REAL,
-                error TEXT,
-                attempts INTEGER NOT NULL DEFAULT 0,
-                worker TEXT,
-                created_at REAL NOT NULL,
-                started_at REAL,
-                finished_at REAL,
-                heartbeat_at REAL,
-                told_seq INTEGER,
-                attrs TEXT
-             );
-             CREATE INDEX IF NOT EXISTS trials_by_state ON trials(state, number);
-             CREATE INDEX IF NOT EXISTS trials_by_told ON trials(told_seq);
-             CREATE TABLE IF NOT EXISTS optimizer_state (id INTEGER PRIMARY KEY CHECK (id = 0), state TEXT NOT NULL, updated_at REAL NOT NULL);",
+        let _ = file.set_len(0);
+        let _ = write!(file, "{}", std::process::id());
+        Ok(RunLock {
+            _file: file,
+            path: lock_path,
+        })
+    }
+
+    /// The lock file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+/// What a failed attempt to lock `lock_path` means: only "would block" says that another process
+/// holds the run; any other error (no lock support on the file system, say) is a storage error.
+pub fn lock_failure(
+    e: std::fs::TryLockError,
+    lock_path: &Path,
+    run_dir: &Path,
+    owner: &str,
+) -> JournalError {
+    match e {
+        std::fs::TryLockError::WouldBlock => JournalError::Busy(format!(
+            "the run at {} is in use by another modnas process{}; wait for it to finish or stop it",
+            run_dir.display(),
+            if owner.is_empty() {
+                String::new()
+            } else {
+                format!(" (pid {owner})")
+            }
+        )),
+        std::fs::TryLockError::Error(e) => JournalError::Storage(format!(
+            "cannot lock {}: {e} (the file system may not support file locks; put the runs directory on a local disk)",
+            lock_path.display()
+        )),
+    }
+}
+
+/// The warning to give when SQLite did not switch to WAL mode (it answered `mode`).
+pub fn journal_mode_warning(mode: &str, path: &Path) -> Option<String> {
+    (!mode.eq_ignore_ascii_case("wal")).then(|| {
+        format!(
+            "{}: SQLite kept journal mode `{mode}` instead of `wal` (the file system may not support it); commits are safe against a crash of modnas but may not survive a power loss",
+            path.display()
         )
+    })
+}
+
+/// Checks read-only that an existing file at `path` is a database, before a writing connection
+/// could change anything of a file that is not (such as deleting its `-wal` file on close).
+fn probe(path: &Path) -> Result<(), JournalError> {
+    if std::fs::metadata(path).map(|m| m.len()).unwrap_or(0) == 0 {
+        return Ok(());
+    }
+    let Ok(conn) = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    ) else {
+        return Ok(());
+    };
+    match conn.query_row("SELECT COUNT(*) FROM sqlite_master", [], |r| {
+        r.get::<_, i64>(0)
+    }) {
+        Err(e) => match corrupt_or(e, path) {
+            c @ JournalError::Corrupt(_) => Err(c),
+            // Anything else is for the writing connection to report.
+            _ => Ok(()),
+        },
+        Ok(_) => Ok(()),
+    }
+}
+
+/// Opens the database at `path` with the run's settings and brings its schema up to date.
+fn connect(path: &Path, sync: Sync) -> Result<Connection, JournalError> {
+    probe(path)?;
+    let mut conn = Connection::open(path)
+        .map_err(|e| JournalError::Storage(format!("cannot open {}: {e}", path.display())))?;
+    let mode: String = conn
+        .query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))
         .map_err(|e| corrupt_or(e, path))?;
-        let version: Option<String> = conn
-            .query_row(
-                "SELECT value FROM meta WHERE key = 'schema_version'",
-                [],
-                |r| r.get(0),
+    if let Some(w) = journal_mode_warning(&mode, path) {
+        tracing::warn!("{w}");
+    }
+    let sync_pragma = match sync {
+        Sync::Process => "NORMAL",
+        Sync::Power => "FULL",
+    };
+    conn.execute_batch(&format!(
+        "PRAGMA synchronous={sync_pragma}; PRAGMA busy_timeout=10000; PRAGMA foreign_keys=ON;"
+    ))
+    .map_err(|e| corrupt_or(e, path))?;
+    conn.execute_batch(
+        "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+         CREATE TABLE IF NOT EXISTS trials (
+            number INTEGER PRIMARY KEY,
+            state TEXT NOT NULL,
+            params TEXT NOT NULL,
+            seed INTEGER NOT NULL,
+            metrics TEXT,
+            cost REAL,
+            error TEXT,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            worker TEXT,
+            created_at REAL NOT NULL,
+            started_at REAL,
+            finished_at REAL,
+            heartbeat_at REAL,
+            told_seq INTEGER,
+            attrs TEXT
+         );
+         CREATE INDEX IF NOT EXISTS trials_by_state ON trials(state, number);
+         CREATE INDEX IF NOT EXISTS trials_by_told ON trials(told_seq);
+         CREATE TABLE IF NOT EXISTS optimizer_state (id INTEGER PRIMARY KEY CHECK (id = 0), state TEXT NOT NULL, updated_at REAL NOT NULL);",
+    )
+    .map_err(|e| corrupt_or(e, path))?;
+    let version: Option<String> = conn
+        .query_row(
+            "SELECT value FROM meta WHERE key = 'schema_version'",
+            [],
+            |r| r.get(0),
+        )
+        .optional()
+        .map_err(|e| corrupt_or(e, path))?;
+    match version.as_deref() {
+        None => {
+            conn.execute(
+                "INSERT INTO meta(key, value) VALUES ('schema_version', ?1)",
+                [SCHEMA_VERSION],
             )
-            .optional()
             .map_err(db)?;
-        match version.as_deref() {
-            None => {
-                conn.execute(
-                    "INSERT INTO meta(key, value) VALUES ('schema_version', ?1)",
-                    [SCHEMA_VERSION],
+        }
+        Some(SCHEMA_VERSION) => {}
+        // Version 1 had no `attrs` column. The column and the version change in one transaction;
+        // a file changed by an earlier version outside a transaction may have the column already.
+        Some("1") => {
+            let tx = conn
+                .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+                .map_err(db)?;
+            let has_attrs: bool = tx
+                .query_row(
+                    "SELECT COUNT(*) > 0 FROM pragma_table_info('trials') WHERE name = 'attrs'",
+                    [],
+                    |r| r.get(0),
                 )
                 .map_err(db)?;
-            }
-            Some(SCHEMA_VERSION) => {}
-            // Version 1 had no `attrs` column.
-            Some("1") => {
-                conn.execute_batch("ALTER TABLE trials ADD COLUMN attrs TEXT; UPDATE meta SET value = '2' WHERE key = 'schema_version';")
+            if !has_attrs {
+                tx.execute_batch("ALTER TABLE trials ADD COLUMN attrs TEXT;")
                     .map_err(db)?;
             }
-            Some(v) => {
-                return Err(JournalError::Mismatch(format!(
-                    "{} has journal schema version {v}; this modnas reads version {SCHEMA_VERSION}",
-                    path.display()
-                )));
-            }
+            tx.execute(
+                "UPDATE meta SET value = ?1 WHERE key = 'schema_version'",
+                [SCHEMA_VERSION],
+            )
+            .map_err(db)?;
+            tx.commit().map_err(db)?;
         }
+        Some(v) => {
+            return Err(JournalError::Mismatch(format!(
+                "{} has journal schema version {v}; this modnas reads version {SCHEMA_VERSION}",
+                path.display()
+            )));
+        }
+    }
+    Ok(conn)
+}
+
+/// Renames a corrupt journal and its `-wal`/`-shm` files to `<name>.corrupt-<unix time>…`;
+/// returns the new name of the main file.
+fn set_aside(path: &Path) -> Result<PathBuf, JournalError> {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_else(|| "journal.sqlite".into());
+    let sibling = |suffix: &str| path.with_file_name(format!("{name}{suffix}"));
+    let mut stem = format!(".corrupt-{secs}");
+    let mut k = 1;
+    while ["", "-wal", "-shm"]
+        .iter()
+        .any(|s| sibling(&format!("{stem}{s}")).exists())
+    {
+        stem = format!(".corrupt-{secs}-{k}");
+        k += 1;
+    }
+    for s in ["-wal", "-shm", ""] {
+        let from = sibling(s);
+        if from.exists() {
+            let to = sibling(&format!("{stem}{s}"));
+            std::fs::rename(&from, &to).map_err(|e| {
+                JournalError::Storage(format!(
+                    "cannot move {} to {}: {e}",
+                    from.display(),
+                    to.display()
+                ))
+            })?;
+        }
+    }
+    Ok(sibling(&stem))
+}
+
+impl SqliteJournal {
+    /// Opens (creating if needed) the journal at `path` for writing; a lock file next to it keeps
+    /// a second process from running the same run at the same time.
+    pub fn open(path: &Path, sync: Sync) -> Result<Self, JournalError> {
+        let lock = RunLock::acquire(&path.with_extension("lock"))?;
+        let conn = connect(path, sync)?;
         Ok(SqliteJournal {
             conn,
             path: path.to_path_buf(),
             _lock: Some(lock),
         })
+    }
+
+    /// Opens the journal at `path` for writing and deletes everything in it, to start the run
+    /// over. A file that is not a valid journal is renamed to `<name>.corrupt-<unix time>` (with
+    /// its `-wal` and `-shm` files) under the run lock, and a new journal is made; its new name
+    /// is returned.
+    pub fn open_fresh(path: &Path, sync: Sync) -> Result<(Self, Option<PathBuf>), JournalError> {
+        let lock = RunLock::acquire(&path.with_extension("lock"))?;
+        let attempt = |path: &Path| -> Result<Connection, JournalError> {
+            let conn = connect(path, sync)?;
+            reset_conn(&conn).map_err(|e| match e {
+                JournalError::Storage(s) if s.contains("malformed") => JournalError::Corrupt(
+                    format!("{} is not a valid journal ({s})", path.display()),
+                ),
+                other => other,
+            })?;
+            Ok(conn)
+        };
+        let (conn, aside) = match attempt(path) {
+            Ok(c) => (c, None),
+            Err(JournalError::Corrupt(_)) => {
+                let aside = set_aside(path)?;
+                (attempt(path)?, Some(aside))
+            }
+            Err(e) => return Err(e),
+        };
+        Ok((
+            SqliteJournal {
+                conn,
+                path: path.to_path_buf(),
+                _lock: Some(lock),
+            },
+            aside,
+        ))
     }
 
     /// Opens an existing journal read-only (e.g. to report on a running search).
@@ -162,11 +343,7 @@ impl SqliteJournal {
 
     /// Deletes every trial, the optimizer state and the run identity (the journal stays locked).
     pub fn reset(&mut self) -> Result<(), JournalError> {
-        self.conn
-            .execute_batch(
-                "BEGIN IMMEDIATE; DELETE FROM trials; DELETE FROM optimizer_state; DELETE FROM meta WHERE key <> 'schema_version'; COMMIT;",
-            )
-            .map_err(db)
+        reset_conn(&self.conn)
     }
 
     /// The file.
@@ -208,6 +385,21 @@ impl SqliteJournal {
         .execute(params![state, now()])
         .map_err(db)?;
         Ok(())
+    }
+}
+
+fn reset_conn(conn: &Connection) -> Result<(), JournalError> {
+    conn.execute_batch(
+        "BEGIN IMMEDIATE; DELETE FROM trials; DELETE FROM optimizer_state; DELETE FROM meta WHERE key <> 'schema_version'; COMMIT;",
+    )
+    .map_err(db)
+}
+
+/// The run directory of a journal file (its directory, or `.`).
+fn run_dir_of(path: &Path) -> &Path {
+    match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
     }
 }
 
@@ -399,17 +591,38 @@ impl Journal for SqliteJournal {
                 .map_err(db)?
                 .execute(params![reason, t, number as i64, worker])
                 .map_err(db)?,
+            Outcome::FailedWithMetrics { reason, metrics } => self
+                .conn
+                .prepare_cached(
+                    "UPDATE trials SET state = 'failed', error = ?1, metrics = ?2, finished_at = ?3
+                     WHERE number = ?4 AND worker = ?5 AND state = 'running'",
+                )
+                .map_err(db)?
+                .execute(params![reason, metrics_to_json(metrics), t, number as i64, worker])
+                .map_err(db)?,
         };
         Ok(n == 1)
     }
 
     fn release(&mut self, number: u64, worker: &str) -> Result<(), JournalError> {
         self.conn
-            .prepare_cached("UPDATE trials SET state = 'waiting', worker = NULL WHERE number = ?1 AND worker = ?2 AND state = 'running'")
+            .prepare_cached("UPDATE trials SET state = 'waiting', worker = NULL, attempts = MAX(attempts - 1, 0) WHERE number = ?1 AND worker = ?2 AND state = 'running'")
             .map_err(db)?
             .execute(params![number as i64, worker])
             .map_err(db)?;
         Ok(())
+    }
+
+    fn give_up(&mut self, number: u64, reason: &str) -> Result<bool, JournalError> {
+        let n = self
+            .conn
+            .prepare_cached(
+                "UPDATE trials SET state = 'failed', error = ?1, finished_at = ?2 WHERE number = ?3 AND state = 'waiting'",
+            )
+            .map_err(db)?
+            .execute(params![reason, now(), number as i64])
+            .map_err(db)?;
+        Ok(n == 1)
     }
 
     fn mark_told(&mut self, numbers: &[u64], optimizer_state: &str) -> Result<(), JournalError> {
@@ -498,5 +711,66 @@ impl Journal for SqliteJournal {
             .execute(params![key, value])
             .map_err(db)?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_would_block_means_in_use() {
+        let lock = Path::new("/runs/r/journal.lock");
+        let run = Path::new("/runs/r");
+        match lock_failure(std::fs::TryLockError::WouldBlock, lock, run, "42") {
+            JournalError::Busy(m) => {
+                assert!(
+                    m.contains("in use by another modnas process (pid 42)"),
+                    "{m}"
+                )
+            }
+            other => panic!("{other:?}"),
+        }
+        for errno in [
+            37, /* ENOLCK */
+            95, /* EOPNOTSUPP */
+            38, /* ENOSYS */
+        ] {
+            let e = std::io::Error::from_raw_os_error(errno);
+            let text = e.to_string();
+            match lock_failure(std::fs::TryLockError::Error(e), lock, run, "42") {
+                JournalError::Storage(m) => {
+                    assert!(m.contains("/runs/r/journal.lock"), "{m}");
+                    assert!(m.contains(&text), "{m}");
+                    assert!(!m.contains("in use"), "{m}");
+                }
+                other => panic!("errno {errno}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn a_journal_mode_other_than_wal_is_warned_about() {
+        let p = Path::new("j.sqlite");
+        assert_eq!(journal_mode_warning("wal", p), None);
+        assert_eq!(journal_mode_warning("WAL", p), None);
+        let w = journal_mode_warning("delete", p).unwrap();
+        assert!(w.contains("j.sqlite") && w.contains("`delete`"), "{w}");
+    }
+
+    #[test]
+    fn the_lock_file_records_the_holder_and_refuses_a_second() {
+        let dir = tempfile::tempdir().unwrap();
+        let l = RunLock::for_run(dir.path()).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(l.path()).unwrap(),
+            std::process::id().to_string()
+        );
+        assert!(matches!(
+            RunLock::for_run(dir.path()),
+            Err(JournalError::Busy(_))
+        ));
+        drop(l);
+        assert!(RunLock::for_run(dir.path()).is_ok());
     }
 }

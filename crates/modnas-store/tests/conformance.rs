@@ -103,19 +103,51 @@ fn suite(j: &mut dyn Journal) {
     assert_eq!(t2.number, 2);
     j.release(2, "w1").unwrap();
     let t2 = j.claim(&s, "w3").unwrap().unwrap();
-    assert_eq!((t2.number, t2.attempts), (2, 2));
+    assert_eq!(
+        (t2.number, t2.attempts),
+        (2, 1),
+        "a released evaluation is not counted"
+    );
     assert!(j.claim(&s, "w3").unwrap().is_none());
 
-    // Reap returns running trials to the queue.
+    // Reap returns running trials to the queue; the interrupted evaluation counts.
     assert_eq!(j.reap().unwrap(), vec![2]);
     let t2 = j.claim(&s, "w4").unwrap().unwrap();
-    assert_eq!((t2.number, t2.attempts), (2, 3));
+    assert_eq!((t2.number, t2.attempts), (2, 2));
+
+    // Giving up finishes a waiting trial only.
+    let nums = j.create(&s, &[new(0, 0.5, 14)], r#"{"k":2}"#).unwrap();
+    assert_eq!(nums, vec![3]);
+    assert!(!j.give_up(2, "too often").unwrap(), "trial 2 is running");
+    assert!(j.give_up(3, "interrupted 3 times").unwrap());
+    assert!(!j.give_up(3, "again").unwrap(), "a trial finishes once");
+    assert!(j.claim(&s, "w4").unwrap().is_none(), "it left the queue");
+    let (all, _) = j.trials(&s).unwrap();
+    assert_eq!(all[3].state, TrialState::Failed);
+    assert_eq!(all[3].error.as_deref(), Some("interrupted 3 times"));
+    assert!(all[3].finished_at.is_some());
+
+    // A failed trial may keep metrics.
+    assert_eq!(
+        j.create(&s, &[new(1, 0.2, 15)], r#"{"k":2}"#).unwrap(),
+        vec![4]
+    );
+    assert_eq!(j.claim(&s, "w9").unwrap().unwrap().number, 4);
+    let partial = Outcome::FailedWithMetrics {
+        reason: "objective metric `loss` is NaN".into(),
+        metrics: [("acc".to_string(), 0.25)].into(),
+    };
+    assert!(!j.finish(4, "w1", &partial).unwrap());
+    assert!(j.finish(4, "w9", &partial).unwrap());
 
     j.mark_told(&[1, 0], r#"{"k":3}"#).unwrap();
     assert_eq!(j.optimizer_state().unwrap(), Some(r#"{"k":3}"#.to_string()));
     let (trials, told) = j.trials(&s).unwrap();
     assert_eq!(told, vec![1, 0], "told order is kept");
-    assert_eq!(trials.len(), 3);
+    assert_eq!(trials.len(), 5);
+    assert_eq!(trials[4].state, TrialState::Failed);
+    assert_eq!(trials[4].metrics["acc"], 0.25);
+    assert!(trials[4].error.as_deref().unwrap().contains("NaN"));
     assert_eq!(trials[0].state, TrialState::Complete);
     assert_eq!(trials[0].metrics["acc"], 0.5);
     assert!(trials[0].metrics["odd"].is_nan());
@@ -148,7 +180,9 @@ fn sqlite_journal_conforms_and_persists() {
     }
     let mut j = SqliteJournal::open(&path, Sync::Power).unwrap();
     let (trials, told) = j.trials(&space()).unwrap();
-    assert_eq!(trials.len(), 3);
+    assert_eq!(trials.len(), 5);
+    assert_eq!(trials[3].state, TrialState::Failed);
+    assert_eq!(trials[4].metrics["acc"], 0.25);
     assert_eq!(told, vec![1, 0]);
     assert_eq!(j.open(&meta()).unwrap(), Some(meta()));
     assert_eq!(j.optimizer_state().unwrap(), Some(r#"{"k":3}"#.to_string()));
@@ -184,4 +218,88 @@ fn a_file_that_is_not_a_journal_is_a_clear_error() {
         .err()
         .expect("must fail");
     assert!(e.to_string().contains("not a valid journal"), "{e}");
+}
+
+/// A version-1 journal (no `attrs` column), made here with plain SQL; `with_attrs` simulates a
+/// migration that stopped after adding the column.
+fn v1_journal(path: &std::path::Path, with_attrs: bool) {
+    let c = rusqlite::Connection::open(path).unwrap();
+    c.execute_batch(&format!(
+        "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+         CREATE TABLE trials (
+            number INTEGER PRIMARY KEY, state TEXT NOT NULL, params TEXT NOT NULL,
+            seed INTEGER NOT NULL, metrics TEXT, cost REAL, error TEXT,
+            attempts INTEGER NOT NULL DEFAULT 0, worker TEXT, created_at REAL NOT NULL,
+            started_at REAL, finished_at REAL, heartbeat_at REAL, told_seq INTEGER{});
+         CREATE TABLE optimizer_state (id INTEGER PRIMARY KEY CHECK (id = 0), state TEXT NOT NULL, updated_at REAL NOT NULL);
+         INSERT INTO meta VALUES ('schema_version', '1');
+         INSERT INTO trials(number, state, params, seed, metrics, created_at, told_seq)
+             VALUES (0, 'complete', '{{\"op\": \"b\", \"lr\": 0.5}}', 3, '{{\"acc\": 0.25}}', 1.0, 0);",
+        if with_attrs { ", attrs TEXT" } else { "" }
+    ))
+    .unwrap();
+}
+
+#[test]
+fn a_version_1_journal_is_migrated_and_a_half_migrated_one_opens() {
+    for with_attrs in [false, true] {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("journal.sqlite");
+        v1_journal(&path, with_attrs);
+        let mut j = SqliteJournal::open(&path, Sync::Process)
+            .unwrap_or_else(|e| panic!("with_attrs={with_attrs}: {e}"));
+        assert_eq!(j.get_meta("schema_version").unwrap().as_deref(), Some("2"));
+        let (trials, told) = j.trials(&space()).unwrap();
+        assert_eq!(told, vec![0]);
+        assert_eq!(trials[0].metrics["acc"], 0.25);
+        assert!(trials[0].attrs.is_null());
+        drop(j);
+        // And again, now at version 2.
+        let mut j = SqliteJournal::open(&path, Sync::Process).unwrap();
+        assert_eq!(j.count().unwrap(), 1);
+    }
+}
+
+#[test]
+fn fresh_sets_a_corrupt_file_aside_under_the_lock() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("journal.sqlite");
+    let junk: Vec<u8> = (0..8192u32)
+        .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
+        .collect();
+    std::fs::write(&path, &junk).unwrap();
+    std::fs::write(dir.path().join("journal.sqlite-wal"), b"old wal").unwrap();
+    let (mut j, aside) = SqliteJournal::open_fresh(&path, Sync::Process).unwrap();
+    let aside = aside.expect("the corrupt file was set aside");
+    assert!(
+        aside
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .starts_with("journal.sqlite.corrupt-"),
+        "{}",
+        aside.display()
+    );
+    assert_eq!(std::fs::read(&aside).unwrap(), junk);
+    let wal = aside.with_file_name(format!(
+        "{}-wal",
+        aside.file_name().unwrap().to_string_lossy()
+    ));
+    assert_eq!(std::fs::read(wal).unwrap(), b"old wal");
+    assert_eq!(j.count().unwrap(), 0);
+    assert!(j.open(&meta()).unwrap().is_none(), "a new, empty run");
+    drop(j);
+    // A valid journal is reset, not set aside.
+    let mut j = SqliteJournal::open(&path, Sync::Process).unwrap();
+    j.open(&meta()).unwrap();
+    j.create(&space(), &[new(0, 0.1, 1)], "s").unwrap();
+    drop(j);
+    let (mut j, aside) = SqliteJournal::open_fresh(&path, Sync::Process).unwrap();
+    assert!(aside.is_none());
+    assert_eq!(j.count().unwrap(), 0);
+    // A second process may not set aside a journal in use.
+    match SqliteJournal::open_fresh(&path, Sync::Process) {
+        Err(JournalError::Busy(_)) => {}
+        other => panic!("expected busy, got {:?}", other.map(|_| ())),
+    }
 }
