@@ -210,7 +210,7 @@ pub struct MixedOp {
     alpha_name: String,
     index: Arc<AtomicUsize>,
     control: MixControl,
-    /// Paths used by the last forward pass (binary gates, REINFORCE).
+    /// Paths used by the current or last forward pass (binary gates, REINFORCE).
     sampled: Mutex<Vec<usize>>,
 }
 
@@ -268,9 +268,15 @@ impl MixedOp {
         self.index.load(Ordering::SeqCst)
     }
 
-    /// Paths used by the last forward pass.
+    /// Paths used by the last forward pass of the model (empty when this operator did not run in
+    /// it: [`crate::model::Model::forward`] clears them first).
     pub fn sampled(&self) -> Vec<usize> {
         self.sampled.lock().map(|s| s.clone()).unwrap_or_default()
+    }
+
+    /// Forgets the paths of earlier passes.
+    pub fn clear_sampled(&self) {
+        self.set_sampled(Vec::new());
     }
 
     /// Probabilities of the candidates: softmax(α), or one-hot for `Index`.

@@ -6,8 +6,8 @@
 //! central differences: [∇α L_train(w⁺) − ∇α L_train(w⁻)] / (2ε), w± = w ± ε ∇w' L_val, ε = 0.01/‖∇w' L_val‖.
 
 use super::{
-    ArchBatch, ArchContext, ArchOptimizer, ArchRegistry, arch_adam, batch_loss,
-    without_weight_grads, zero_alpha_grads,
+    ArchBatch, ArchContext, ArchOptimizer, ArchRegistry, arch_adam, batch_loss, gradients,
+    or_zeros, without_weight_grads, zero_alpha_grads,
 };
 use crate::mixed::MixKind;
 use crate::model::Model;
@@ -132,6 +132,10 @@ fn copy_all(dst: &[Tensor], src: &[Tensor]) {
 /// The gradient of the validation loss with respect to α: first order, or with DARTS's
 /// second-order term (virtual step of size `xi` with the weight optimizer's momentum and decay;
 /// the Hessian-vector product by central differences at `hvp_radius / ‖∇w′ L_val‖`).
+///
+/// Gradients with respect to tensors the losses do not reach are zero; a weight without a
+/// training gradient (used only by an auxiliary head, say) takes no virtual step, as the weight
+/// optimizer would not move it either.
 pub fn hypergradient(
     model: &Model,
     batch: &ArchBatch<'_>,
@@ -143,7 +147,7 @@ pub fn hypergradient(
     let alphas = model.alphas();
     if order == 1 {
         let l = without_weight_grads(model, || batch_loss(model, batch.valid.0, batch.valid.1));
-        return Tensor::run_backward(&[l], &alphas, false, false);
+        return gradients(&l, &alphas, false);
     }
     let w = model.weights();
     let (momentum, wd) = weights.momentum_and_decay();
@@ -154,6 +158,9 @@ pub fn hypergradient(
     // Virtual step w' = w − ξ (m·v + g + wd·w).
     tch::no_grad(|| {
         for (i, (p, gi)) in w.iter().zip(&g).enumerate() {
+            if !gi.defined() {
+                continue;
+            }
             let mut d = gi.shallow_clone();
             if wd != 0.0 {
                 d = &d + p * wd;
@@ -170,7 +177,7 @@ pub fn hypergradient(
     let l_val = batch_loss(model, batch.valid.0, batch.valid.1);
     let mut inputs: Vec<Tensor> = alphas.iter().map(Tensor::shallow_clone).collect();
     inputs.extend(w.iter().map(Tensor::shallow_clone));
-    let grads = Tensor::run_backward(&[l_val], &inputs, false, false);
+    let grads = gradients(&l_val, &inputs, false);
     let (d_alpha, d_w) = grads.split_at(alphas.len());
     let norm = tch::no_grad(|| {
         d_w.iter()
@@ -191,7 +198,7 @@ pub fn hypergradient(
             }
         });
         let l = without_weight_grads(model, || batch_loss(model, batch.train.0, batch.train.1));
-        Tensor::run_backward(&[l], &alphas, false, false)
+        gradients(&l, &alphas, false)
     };
     let g_plus = grad_at(1.0);
     let g_minus = grad_at(-1.0);
@@ -210,6 +217,7 @@ pub(crate) fn set_alpha_grads(model: &Model, grads: &[Tensor]) {
     let alphas = model.alphas();
     let mut total: Option<Tensor> = None;
     for (a, g) in alphas.iter().zip(grads) {
+        let g = or_zeros(g.shallow_clone(), a);
         let t = (a * g.detach()).sum(a.kind());
         total = Some(match total {
             Some(s) => s + t,

@@ -6,7 +6,7 @@
 
 use super::{
     ArchBatch, ArchContext, ArchOptimizer, ArchRegistry, arch_adam, batch_loss,
-    darts::set_alpha_grads, without_weight_grads,
+    darts::set_alpha_grads, gradients, without_weight_grads,
 };
 use crate::mixed::{GateMode, MixKind, MixedOp};
 use crate::model::Model;
@@ -90,7 +90,7 @@ impl ArchOptimizer for ProxylessNas {
             .with(|s| s.gate_mode = GateMode::ArchGrad(self.args.n_samples));
         let alphas = model.alphas();
         let l = without_weight_grads(model, || batch_loss(model, batch.valid.0, batch.valid.1));
-        let grads = Tensor::run_backward(&[l], &alphas, false, false);
+        let grads = gradients(&l, &alphas, false);
         // Which candidates each α was sampled over, and their log-sum-exp before the update.
         let mut before: Vec<(Tensor, Vec<usize>, f64)> = Vec::new();
         model.visit_mixed(|_, m: &MixedOp| {

@@ -3,6 +3,7 @@
 
 use super::{
     ArchBatch, ArchContext, ArchOptimizer, ArchRegistry, arch_adam, darts::set_alpha_grads,
+    gradients,
 };
 use crate::mixed::{GateMode, MixKind, MixedOp};
 use crate::model::Model;
@@ -99,8 +100,8 @@ impl Reinforce {
             }
         }
         if let Some(o) = objective {
-            let grads = Tensor::run_backward(&[o], &alphas, false, true);
-            set_alpha_grads(model, &grads.iter().map(|g| g.detach()).collect::<Vec<_>>());
+            let grads = gradients(&o, &alphas, false);
+            set_alpha_grads(model, &grads);
             self.adam.step();
         }
         self.baseline =
@@ -137,6 +138,8 @@ impl ArchOptimizer for Reinforce {
         for _ in 0..self.args.batch_size {
             let logits = tch::no_grad(|| model.forward(batch.valid.0, true));
             let reward = accuracy(&logits, batch.valid.1).0;
+            // The choices of this pass only: operators that did not run (inner slots of a layer
+            // candidate not taken) have no sampled path.
             let mut p = Vec::new();
             model.visit_mixed(|_, m: &MixedOp| {
                 if let (Some(a), Some(&j)) = (m.alpha(), m.sampled().first()) {
