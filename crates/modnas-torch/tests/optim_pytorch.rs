@@ -103,7 +103,10 @@ fn modnas_run(
         for (i, (p, g)) in params.iter().zip(step).enumerate() {
             if let Some(g) = g {
                 let now: Vec<f64> = Vec::try_from(p.grad()).expect("f64 gradient");
-                assert_eq!(&now, g, "step {k}: `step` changed the gradient of parameter {i}");
+                assert_eq!(
+                    &now, g,
+                    "step {k}: `step` changed the gradient of parameter {i}"
+                );
             }
         }
     }
@@ -123,7 +126,11 @@ fn grad(n: usize, i: usize, k: usize) -> Vec<f64> {
 /// `steps` steps over three parameters: p0 has a gradient on every step, p1 on the first step
 /// only (and again from `late` on), p2 only from `late` on.
 fn sequence(steps: usize, late: usize) -> (Vec<Vec<f64>>, Vec<Vec<Option<Vec<f64>>>>) {
-    let init = vec![vec![1.0, -2.0, 0.5], vec![0.3, -0.7], vec![2.0, -1.5, 0.25, 4.0]];
+    let init = vec![
+        vec![1.0, -2.0, 0.5],
+        vec![0.3, -0.7],
+        vec![2.0, -1.5, 0.25, 4.0],
+    ];
     let grads = (0..steps)
         .map(|k| {
             vec![
@@ -185,8 +192,11 @@ fn sgd_matches_pytorch_with_momentum_nesterov_decay_and_missing_gradients() {
 #[test]
 fn adam_matches_pytorch_with_decay_and_a_late_first_gradient() {
     let (init, grads) = sequence(320, 300);
-    for (betas, weight_decay) in [((0.9, 0.999), 0.01), ((0.0, 0.999), 0.0), ((0.5, 0.99), 1e-3)]
-    {
+    for (betas, weight_decay) in [
+        ((0.9, 0.999), 0.01),
+        ((0.0, 0.999), 0.0),
+        ((0.5, 0.99), 1e-3),
+    ] {
         let want = torch_reference(
             serde_json::json!({"kind": "adam", "lr": 0.01, "betas": [betas.0, betas.1],
                 "eps": 1e-8, "weight_decay": weight_decay}),
