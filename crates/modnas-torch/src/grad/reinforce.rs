@@ -1,5 +1,9 @@
 //! REINFORCE (ProxylessNAS-R): paths sampled from softmax(α), rewarded by their accuracy on a
 //! validation batch, α moved along (R − b) ∇ log p(path) with a moving-average baseline b.
+//!
+//! The baseline follows ProxylessNAS: it starts at the first batch's mean reward and then moves
+//! towards each new mean, b ← b + d·(mean − b) with d = `baseline_decay` (0.99), before the
+//! advantages R − b are formed.
 
 use super::{
     ArchBatch, ArchContext, ArchOptimizer, ArchRegistry, arch_adam, darts::set_alpha_grads,
@@ -18,7 +22,8 @@ use tch::Tensor;
 pub struct ReinforceArgs {
     /// Paths sampled per architecture step.
     pub batch_size: usize,
-    /// Decay of the moving-average baseline.
+    /// How far the baseline moves towards each batch's mean reward: b ← b + d·(mean − b), before
+    /// the advantages (ProxylessNAS's `baseline_decay_weight`; 0.99).
     pub baseline_decay: f64,
     /// Adam learning rate of α.
     pub lr: f64,
@@ -45,11 +50,15 @@ impl Args for ReinforceArgs {
                 "`batch_size` must be at least 1".into(),
             ));
         }
-        if !(0.0..1.0).contains(&self.baseline_decay) || !(self.lr > 0.0) {
+        if !(0.0..=1.0).contains(&self.baseline_decay) {
             return Err((
                 "baseline_decay".into(),
-                "`baseline_decay` must be in [0, 1) and `lr` positive".into(),
+                "`baseline_decay` must be in [0, 1] (the step of the baseline towards each mean reward)"
+                    .into(),
             ));
+        }
+        if !(self.lr > 0.0) {
+            return Err(("lr".into(), "`lr` must be positive".into()));
         }
         Ok(())
     }
@@ -87,7 +96,11 @@ impl Reinforce {
         }
         let n = samples.len() as f64;
         let mean = samples.iter().map(|s| s.0).sum::<f64>() / n;
-        let b = *self.baseline.get_or_insert(mean);
+        let b = match self.baseline {
+            None => mean,
+            Some(b) => b + self.args.baseline_decay * (mean - b),
+        };
+        self.baseline = Some(b);
         let alphas = model.alphas();
         let mut objective: Option<Tensor> = None;
         for (r, p) in samples {
@@ -104,8 +117,6 @@ impl Reinforce {
             set_alpha_grads(model, &grads);
             self.adam.step();
         }
-        self.baseline =
-            Some(self.args.baseline_decay * b + (1.0 - self.args.baseline_decay) * mean);
     }
 }
 
