@@ -1,5 +1,6 @@
 //! DARTS (Liu et al. 2019): α learned by gradient descent on the validation loss, with the
-//! second-order approximation of the best-response weights.
+//! second-order approximation of the best-response weights (the default, as in the paper's
+//! bi-level setting; `order: 1`, or `DirectGradBiLevel`, for first order).
 //!
 //! Second order: w' = w − ξ (momentum·v + ∇w L_train + wd·w) (a virtual SGD step), and
 //! ∇α = ∇α L_val(w', α) − ξ ∇²α,w L_train(w, α) · ∇w' L_val(w', α), the Hessian-vector product by
@@ -16,11 +17,11 @@ use modnas_core::registry::{Args, RegistryError};
 use serde::{Deserialize, Serialize};
 use tch::Tensor;
 
-/// Arguments of [`Darts`] (defaults: paper G.3).
+/// Arguments of [`Darts`] (defaults: paper G.3; second order, as bi-level DARTS there).
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct DartsArgs {
-    /// 1: first order; 2: second order (unrolled).
+    /// 1: first order; 2: second order (unrolled; the default).
     pub order: u8,
     /// Update α with the training loss, on the training batch (one-level DARTS).
     pub one_level: bool,
@@ -40,7 +41,7 @@ pub struct DartsArgs {
 impl Default for DartsArgs {
     fn default() -> Self {
         DartsArgs {
-            order: 1,
+            order: 2,
             one_level: false,
             lr: 3e-4,
             betas: (0.5, 0.999),
@@ -75,7 +76,7 @@ impl Args for DartsArgs {
     }
 }
 
-/// Arguments of one-level DARTS (`DirectGrad`).
+/// Arguments of first-order DARTS: one-level (`DirectGrad`) or bi-level (`DirectGradBiLevel`).
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct DirectGradArgs {
@@ -286,8 +287,24 @@ pub(crate) fn register(reg: &mut ArchRegistry) -> Result<(), RegistryError> {
     reg.add::<DartsArgs>(
         "DARTS",
         &["DARTSOptim"],
-        "DARTS: α by gradient descent on the validation loss (order 1 or 2; one-level option).",
+        "DARTS: α by gradient descent on the validation loss, second order by default (the unrolled virtual step; `order: 1` for first order).",
         |a, ctx: &ArchContext| Ok(Box::new(Darts::new(a, ctx.alphas()))),
+    )?;
+    reg.add::<DirectGradArgs>(
+        "DirectGradBiLevel",
+        &["DirectGradBiLevelOptim", "DARTSFirstOrder"],
+        "First-order DARTS: α by gradient descent on the validation loss at the current weights.",
+        |g, ctx: &ArchContext| {
+            let a = DartsArgs {
+                order: 1,
+                one_level: false,
+                lr: g.lr,
+                betas: g.betas,
+                weight_decay: g.weight_decay,
+                ..DartsArgs::default()
+            };
+            Ok(Box::new(Darts::new(a, ctx.alphas())))
+        },
     )?;
     reg.add::<DirectGradArgs>(
         "DirectGrad",
