@@ -191,8 +191,14 @@ pub fn hypergradient(
             .sqrt()
     });
     let eps = hvp_radius / norm.max(1e-12);
-    // Central differences of ∇α L_train around w.
+    // Central differences of ∇α L_train around w. Both sides draw the same random numbers
+    // (drop-path masks, dropout): otherwise the difference of two different random networks,
+    // divided by 2ε, would swamp the derivative.
+    let side_seed = tch::no_grad(|| {
+        Tensor::randint(1 << 53, [1], (tch::Kind::Int64, tch::Device::Cpu)).int64_value(&[0])
+    });
     let grad_at = |sign: f64| -> Vec<Tensor> {
+        tch::manual_seed(side_seed);
         tch::no_grad(|| {
             for ((p, b), d) in w.iter().zip(&backup).zip(d_w) {
                 p.shallow_clone().copy_(&(b + d * (sign * eps)));
