@@ -81,7 +81,7 @@ fn explicit(f: &Fixture, x: &Tensor, w: &Tensor) -> Tensor {
         } else {
             c.forward_t(x, true)
         };
-        out = out + y * w.get(i as i64);
+        out += y * w.get(i as i64);
     }
     out
 }

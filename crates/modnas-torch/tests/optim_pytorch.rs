@@ -123,9 +123,12 @@ fn grad(n: usize, i: usize, k: usize) -> Vec<f64> {
         .collect()
 }
 
+/// Per step, per parameter: its gradient, or `None` for no gradient.
+type Gradients = Vec<Vec<Option<Vec<f64>>>>;
+
 /// `steps` steps over three parameters: p0 has a gradient on every step, p1 on the first step
 /// only (and again from `late` on), p2 only from `late` on.
-fn sequence(steps: usize, late: usize) -> (Vec<Vec<f64>>, Vec<Vec<Option<Vec<f64>>>>) {
+fn sequence(steps: usize, late: usize) -> (Vec<Vec<f64>>, Gradients) {
     let init = vec![
         vec![1.0, -2.0, 0.5],
         vec![0.3, -0.7],
