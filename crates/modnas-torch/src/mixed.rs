@@ -57,7 +57,7 @@ impl MixKind {
                 "ProxylessNAS-G: one sampled path in the forward pass, binary-gate gradient over two sampled paths"
             }
             MixKind::BinaryGateUniform => {
-                "ProxylessNAS-GU: like BinaryGate with the two paths sampled uniformly"
+                "ProxylessNAS-GU: like BinaryGate with the paths sampled uniformly (the pair and the active one)"
             }
             MixKind::Index => {
                 "one candidate chosen by a categorical parameter (evolution, random search, SPOS)"
@@ -210,7 +210,7 @@ pub struct MixedOp {
     alpha_name: String,
     index: Arc<AtomicUsize>,
     control: MixControl,
-    /// Paths used by the last forward pass (binary gates, REINFORCE).
+    /// Paths used by the current or last forward pass (binary gates, REINFORCE).
     sampled: Mutex<Vec<usize>>,
 }
 
@@ -268,9 +268,15 @@ impl MixedOp {
         self.index.load(Ordering::SeqCst)
     }
 
-    /// Paths used by the last forward pass.
+    /// Paths used by the last forward pass of the model (empty when this operator did not run in
+    /// it: [`crate::model::Model::forward`] clears them first).
     pub fn sampled(&self) -> Vec<usize> {
         self.sampled.lock().map(|s| s.clone()).unwrap_or_default()
+    }
+
+    /// Forgets the paths of earlier passes.
+    pub fn clear_sampled(&self) {
+        self.set_sampled(Vec::new());
     }
 
     /// Probabilities of the candidates: softmax(α), or one-hot for `Index`.
@@ -411,7 +417,7 @@ impl MixedOp {
             GateMode::ArchGrad(n) => {
                 let n = n.clamp(1, self.ops.len());
                 // Draw n distinct paths (from the distribution, or uniformly), then one active path
-                // among them; the gates carry the gradient of the restricted softmax to α.
+                // among them (likewise); the gates carry the gradient of the restricted softmax to α.
                 let chosen: Vec<usize> = self.control.with(|s| {
                     let mut left: Vec<usize> = (0..self.ops.len()).collect();
                     let mut out = Vec::with_capacity(n);
@@ -433,9 +439,11 @@ impl MixedOp {
                 let p_vals: Vec<f64> = tch::no_grad(|| {
                     Vec::<f64>::try_from(p_s.to_kind(Kind::Double)).unwrap_or_default()
                 });
+                // The active path: from the pair's restricted softmax, or uniformly for `-GU` (whose
+                // gates keep the softmax for the gradient).
                 let active = self
                     .control
-                    .with(|s| self.sample_from(&p_vals, false, &mut s.rng));
+                    .with(|s| self.sample_from(&p_vals, uniform, &mut s.rng));
                 self.set_sampled(chosen.clone());
                 let one_hot = Tensor::zeros([n as i64], (alpha.kind(), alpha.device()));
                 let _ = one_hot.get(active as i64).fill_(1.0);

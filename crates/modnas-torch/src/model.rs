@@ -445,8 +445,10 @@ impl Model {
         }
     }
 
-    /// The forward pass.
+    /// The forward pass. Every mixed operator's record of sampled paths is cleared first, so that
+    /// after the pass only the operators that ran report a choice.
     pub fn forward(&self, x: &Tensor, train: bool) -> Tensor {
+        self.visit_mixed(|_, m| m.clear_sampled());
         if self.channels_last && x.dim() == 4 {
             // Operators keep the layout of their input from the first convolution on.
             crate::layers::with_channels_last(true, || self.net.forward_t(x, train))

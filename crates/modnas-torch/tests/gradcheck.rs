@@ -241,6 +241,38 @@ fn darts_second_order_matches_finite_differences_of_the_unrolled_loss() {
     let alphas = m.alphas();
     let want = finite_differences(&alphas, 1e-5, unrolled);
     assert_close(&got, &want, 2e-3, "DARTS second-order ∂L_val/∂α");
+    // The Hessian-vector term itself is well above the tolerance: the partial derivative
+    // ∂α L_val(w′, α) at the virtual weights alone (the term dropped) is far from the answer.
+    let partial = {
+        let backup: Vec<Tensor> = tch::no_grad(|| w.iter().map(Tensor::copy).collect());
+        let lt = loss(&m.forward(&xt, true), &yt, 0.0);
+        let g = Tensor::run_backward(&[lt], &w, false, false);
+        tch::no_grad(|| {
+            for (i, (p, gi)) in w.iter().zip(&g).enumerate() {
+                let mut d = gi + p * wd;
+                if let Some(v) = &bufs[i] {
+                    d += v * momentum;
+                }
+                let _ = p.shallow_clone().g_sub_(&(d * xi));
+            }
+        });
+        let d = autograd_alpha(&m, &xv, &yv);
+        tch::no_grad(|| {
+            for (p, b) in w.iter().zip(&backup) {
+                p.shallow_clone().copy_(b);
+            }
+        });
+        d
+    };
+    let hvp_gap = partial
+        .iter()
+        .zip(&want)
+        .fold(0.0f64, |d, (a, b)| d.max((a - b).abs()));
+    let want_scale = want.iter().fold(0.0f64, |s, v| s.max(v.abs()));
+    assert!(
+        hvp_gap > 10.0 * 2e-3 * want_scale,
+        "∂α L_val(w′) already matches ({hvp_gap:.3e} vs {want_scale:.3e}): the test would not see a missing Hessian term"
+    );
     // The second-order term is not negligible here, so the check can tell the orders apart.
     let gap = first
         .iter()

@@ -240,3 +240,75 @@ fn layer_candidates_make_hierarchical_spaces_that_export_and_rebuild() {
         "{desc:?}"
     );
 }
+
+/// The export keeps the two strongest edges of every node, the strength of an edge being the
+/// probability of its best non-zero operation (the zero op counts in the softmax but never as the
+/// edge's operation). α is pinned so that the expected edges and operations are known.
+#[test]
+fn darts_export_keeps_the_top_two_edges_by_their_best_non_zero_operation() {
+    let _serial = serial();
+    let bb =
+        backbone("{type: DARTS, args: {chn_in: 1, chn: 4, layers: 3, nodes: 3, image_size: 8}}");
+    let sup = build(
+        bb.as_ref(),
+        Conversion::Mixed {
+            kind: MixKind::SoftmaxSum,
+            candidates: None,
+        },
+        1,
+    );
+    // Score of the best operation of the edge from `src` into `node`; the kept edges are the two
+    // highest, which are not the first two for nodes 3 and 4.
+    let score = |node: usize, src: usize| -> f64 {
+        match node {
+            2 => [2.0, 3.0][src],
+            3 => [3.0, 1.0, 2.0][src],
+            _ => [1.0, 3.0, 0.5, 2.5][src],
+        }
+    };
+    let kept = |node: usize| -> [usize; 2] {
+        match node {
+            2 => [0, 1],
+            3 => [0, 2],
+            _ => [1, 3],
+        }
+    };
+    let mut expected = std::collections::BTreeMap::new();
+    sup.visit_mixed(|s, m| {
+        let key = share_key(s);
+        let (kind, rest) = key.split_once("-node").expect("a DAG edge key");
+        let (node, src) = rest.split_once("-from").expect("a DAG edge key");
+        let (node, src): (usize, usize) = (node.parse().expect("node"), src.parse().expect("src"));
+        let nil = m.names().iter().position(|n| n == "NIL").expect("NIL");
+        let non_zero: Vec<usize> = (0..m.names().len()).filter(|&i| i != nil).collect();
+        let best = non_zero[(node + src) % non_zero.len()];
+        let a = m.alpha().expect("α");
+        tch::no_grad(|| {
+            let _ = a.shallow_clone().fill_(0.0);
+            let _ = a.get(best as i64).fill_(score(node, src));
+            // A dominant zero op on an edge that would be kept if the zero op counted.
+            if node == 3 && src == 1 {
+                let _ = a.get(nil as i64).fill_(8.0);
+            }
+        });
+        let want = if kept(node).contains(&src) {
+            m.names()[best].clone()
+        } else {
+            "NIL".to_string()
+        };
+        expected.insert(format!("{kind}-node{node}-from{src}"), want);
+    });
+    assert_eq!(
+        expected.len(),
+        2 * (2 + 3 + 4),
+        "both cell kinds, every edge"
+    );
+    let desc = sup.export();
+    for (k, want) in &expected {
+        assert_eq!(
+            desc.get(k).and_then(|v| v.as_str()),
+            Some(want.as_str()),
+            "edge `{k}`: {desc:?}"
+        );
+    }
+}

@@ -1,13 +1,14 @@
 //! DARTS (Liu et al. 2019): α learned by gradient descent on the validation loss, with the
-//! second-order approximation of the best-response weights.
+//! second-order approximation of the best-response weights (the default, as in the paper's
+//! bi-level setting; `order: 1`, or `DirectGradBiLevel`, for first order).
 //!
 //! Second order: w' = w − ξ (momentum·v + ∇w L_train + wd·w) (a virtual SGD step), and
 //! ∇α = ∇α L_val(w', α) − ξ ∇²α,w L_train(w, α) · ∇w' L_val(w', α), the Hessian-vector product by
 //! central differences: [∇α L_train(w⁺) − ∇α L_train(w⁻)] / (2ε), w± = w ± ε ∇w' L_val, ε = 0.01/‖∇w' L_val‖.
 
 use super::{
-    ArchBatch, ArchContext, ArchOptimizer, ArchRegistry, arch_adam, batch_loss,
-    without_weight_grads, zero_alpha_grads,
+    ArchBatch, ArchContext, ArchOptimizer, ArchRegistry, arch_adam, batch_loss, gradients,
+    or_zeros, without_weight_grads, zero_alpha_grads,
 };
 use crate::mixed::MixKind;
 use crate::model::Model;
@@ -16,11 +17,11 @@ use modnas_core::registry::{Args, RegistryError};
 use serde::{Deserialize, Serialize};
 use tch::Tensor;
 
-/// Arguments of [`Darts`] (defaults: paper G.3).
+/// Arguments of [`Darts`] (defaults: paper G.3; second order, as bi-level DARTS there).
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct DartsArgs {
-    /// 1: first order; 2: second order (unrolled).
+    /// 1: first order; 2: second order (unrolled; the default).
     pub order: u8,
     /// Update α with the training loss, on the training batch (one-level DARTS).
     pub one_level: bool,
@@ -40,7 +41,7 @@ pub struct DartsArgs {
 impl Default for DartsArgs {
     fn default() -> Self {
         DartsArgs {
-            order: 1,
+            order: 2,
             one_level: false,
             lr: 3e-4,
             betas: (0.5, 0.999),
@@ -75,7 +76,7 @@ impl Args for DartsArgs {
     }
 }
 
-/// Arguments of one-level DARTS (`DirectGrad`).
+/// Arguments of first-order DARTS: one-level (`DirectGrad`) or bi-level (`DirectGradBiLevel`).
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct DirectGradArgs {
@@ -132,6 +133,10 @@ fn copy_all(dst: &[Tensor], src: &[Tensor]) {
 /// The gradient of the validation loss with respect to α: first order, or with DARTS's
 /// second-order term (virtual step of size `xi` with the weight optimizer's momentum and decay;
 /// the Hessian-vector product by central differences at `hvp_radius / ‖∇w′ L_val‖`).
+///
+/// Gradients with respect to tensors the losses do not reach are zero; a weight without a
+/// training gradient (used only by an auxiliary head, say) takes no virtual step, as the weight
+/// optimizer would not move it either.
 pub fn hypergradient(
     model: &Model,
     batch: &ArchBatch<'_>,
@@ -143,7 +148,7 @@ pub fn hypergradient(
     let alphas = model.alphas();
     if order == 1 {
         let l = without_weight_grads(model, || batch_loss(model, batch.valid.0, batch.valid.1));
-        return Tensor::run_backward(&[l], &alphas, false, false);
+        return gradients(&l, &alphas, false);
     }
     let w = model.weights();
     let (momentum, wd) = weights.momentum_and_decay();
@@ -154,6 +159,9 @@ pub fn hypergradient(
     // Virtual step w' = w − ξ (m·v + g + wd·w).
     tch::no_grad(|| {
         for (i, (p, gi)) in w.iter().zip(&g).enumerate() {
+            if !gi.defined() {
+                continue;
+            }
             let mut d = gi.shallow_clone();
             if wd != 0.0 {
                 d = &d + p * wd;
@@ -170,7 +178,7 @@ pub fn hypergradient(
     let l_val = batch_loss(model, batch.valid.0, batch.valid.1);
     let mut inputs: Vec<Tensor> = alphas.iter().map(Tensor::shallow_clone).collect();
     inputs.extend(w.iter().map(Tensor::shallow_clone));
-    let grads = Tensor::run_backward(&[l_val], &inputs, false, false);
+    let grads = gradients(&l_val, &inputs, false);
     let (d_alpha, d_w) = grads.split_at(alphas.len());
     let norm = tch::no_grad(|| {
         d_w.iter()
@@ -183,15 +191,21 @@ pub fn hypergradient(
             .sqrt()
     });
     let eps = hvp_radius / norm.max(1e-12);
-    // Central differences of ∇α L_train around w.
+    // Central differences of ∇α L_train around w. Both sides draw the same random numbers
+    // (drop-path masks, dropout): otherwise the difference of two different random networks,
+    // divided by 2ε, would swamp the derivative.
+    let side_seed = tch::no_grad(|| {
+        Tensor::randint(1 << 53, [1], (tch::Kind::Int64, tch::Device::Cpu)).int64_value(&[0])
+    });
     let grad_at = |sign: f64| -> Vec<Tensor> {
+        tch::manual_seed(side_seed);
         tch::no_grad(|| {
             for ((p, b), d) in w.iter().zip(&backup).zip(d_w) {
                 p.shallow_clone().copy_(&(b + d * (sign * eps)));
             }
         });
         let l = without_weight_grads(model, || batch_loss(model, batch.train.0, batch.train.1));
-        Tensor::run_backward(&[l], &alphas, false, false)
+        gradients(&l, &alphas, false)
     };
     let g_plus = grad_at(1.0);
     let g_minus = grad_at(-1.0);
@@ -210,6 +224,7 @@ pub(crate) fn set_alpha_grads(model: &Model, grads: &[Tensor]) {
     let alphas = model.alphas();
     let mut total: Option<Tensor> = None;
     for (a, g) in alphas.iter().zip(grads) {
+        let g = or_zeros(g.shallow_clone(), a);
         let t = (a * g.detach()).sum(a.kind());
         total = Some(match total {
             Some(s) => s + t,
@@ -278,8 +293,24 @@ pub(crate) fn register(reg: &mut ArchRegistry) -> Result<(), RegistryError> {
     reg.add::<DartsArgs>(
         "DARTS",
         &["DARTSOptim"],
-        "DARTS: α by gradient descent on the validation loss (order 1 or 2; one-level option).",
+        "DARTS: α by gradient descent on the validation loss, second order by default (the unrolled virtual step; `order: 1` for first order).",
         |a, ctx: &ArchContext| Ok(Box::new(Darts::new(a, ctx.alphas()))),
+    )?;
+    reg.add::<DirectGradArgs>(
+        "DirectGradBiLevel",
+        &["DirectGradBiLevelOptim", "DARTSFirstOrder"],
+        "First-order DARTS: α by gradient descent on the validation loss at the current weights.",
+        |g, ctx: &ArchContext| {
+            let a = DartsArgs {
+                order: 1,
+                one_level: false,
+                lr: g.lr,
+                betas: g.betas,
+                weight_decay: g.weight_decay,
+                ..DartsArgs::default()
+            };
+            Ok(Box::new(Darts::new(a, ctx.alphas())))
+        },
     )?;
     reg.add::<DirectGradArgs>(
         "DirectGrad",

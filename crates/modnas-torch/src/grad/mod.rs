@@ -153,6 +153,26 @@ pub fn batch_loss(model: &Model, x: &Tensor, y: &Tensor) -> Tensor {
     loss(&model.forward(x, true), y, 0.0)
 }
 
+/// `g`, or zeros shaped like `like` where `g` is undefined: a gradient with respect to a tensor
+/// that the differentiated value does not reach (an α of a path that was not sampled, a weight
+/// only an auxiliary head uses) is zero.
+pub(crate) fn or_zeros(g: Tensor, like: &Tensor) -> Tensor {
+    if g.defined() {
+        g
+    } else {
+        tch::no_grad(|| like.zeros_like())
+    }
+}
+
+/// Gradients of `loss` with respect to `inputs`, zero for inputs it does not reach.
+pub(crate) fn gradients(loss: &Tensor, inputs: &[Tensor], keep_graph: bool) -> Vec<Tensor> {
+    Tensor::run_backward(&[loss], inputs, keep_graph, false)
+        .into_iter()
+        .zip(inputs)
+        .map(|(g, x)| or_zeros(g, x))
+        .collect()
+}
+
 /// Clears α's gradients.
 pub fn zero_alpha_grads(model: &Model) {
     for a in model.alphas() {

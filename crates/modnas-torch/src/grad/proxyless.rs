@@ -1,12 +1,14 @@
 //! ProxylessNAS with binary gates (Cai et al. 2019): each weight step trains one sampled path per
 //! operator; each architecture step samples two candidates per operator, activates one, and
 //! learns α through the binary-gate gradient ∂L/∂αᵢ = Σⱼ gⱼ pⱼ (δᵢⱼ − pᵢ) over the two. After the
-//! update the two α are shifted so that the unsampled candidates keep their share of probability
-//! (paper G.3: Adam, lr 6e-3, betas (0, 0.999), no weight decay). `-GU` samples paths uniformly.
+//! update the sampled α are shifted so that the unsampled candidates keep their share of
+//! probability (paper G.3: Adam, lr 6e-3, betas (0, 0.999), no weight decay). Where operators share
+//! an α, "sampled" is the union of their draws: each of them adds gradient to its own pair.
+//! `-GU` samples paths uniformly.
 
 use super::{
     ArchBatch, ArchContext, ArchOptimizer, ArchRegistry, arch_adam, batch_loss,
-    darts::set_alpha_grads, without_weight_grads,
+    darts::set_alpha_grads, gradients, without_weight_grads,
 };
 use crate::mixed::{GateMode, MixKind, MixedOp};
 use crate::model::Model;
@@ -90,18 +92,33 @@ impl ArchOptimizer for ProxylessNas {
             .with(|s| s.gate_mode = GateMode::ArchGrad(self.args.n_samples));
         let alphas = model.alphas();
         let l = without_weight_grads(model, || batch_loss(model, batch.valid.0, batch.valid.1));
-        let grads = Tensor::run_backward(&[l], &alphas, false, false);
-        // Which candidates each α was sampled over, and their log-sum-exp before the update.
-        let mut before: Vec<(Tensor, Vec<usize>, f64)> = Vec::new();
+        let grads = gradients(&l, &alphas, false);
+        // Which candidates each α was sampled over (the union over the operators sharing it), and
+        // their log-sum-exp before the update.
+        let mut sampled: Vec<(Tensor, Vec<usize>)> = Vec::new();
         model.visit_mixed(|_, m: &MixedOp| {
             if let Some(a) = m.alpha() {
                 let s = m.sampled();
-                if s.len() > 1 && !before.iter().any(|(b, _, _)| b.data_ptr() == a.data_ptr()) {
-                    let lse = tch::no_grad(|| log_sum_exp(a, &s));
-                    before.push((a.shallow_clone(), s, lse));
+                match sampled
+                    .iter_mut()
+                    .find(|(b, _)| b.data_ptr() == a.data_ptr())
+                {
+                    Some((_, u)) => u.extend(s),
+                    None => sampled.push((a.shallow_clone(), s)),
                 }
             }
         });
+        let before: Vec<(Tensor, Vec<usize>, f64)> = sampled
+            .into_iter()
+            .filter_map(|(a, mut u)| {
+                u.sort_unstable();
+                u.dedup();
+                (u.len() > 1).then(|| {
+                    let lse = tch::no_grad(|| log_sum_exp(&a, &u));
+                    (a, u, lse)
+                })
+            })
+            .collect();
         set_alpha_grads(model, &grads);
         self.adam.step();
         if self.args.renorm {

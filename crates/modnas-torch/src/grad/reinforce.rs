@@ -1,8 +1,13 @@
 //! REINFORCE (ProxylessNAS-R): paths sampled from softmax(α), rewarded by their accuracy on a
 //! validation batch, α moved along (R − b) ∇ log p(path) with a moving-average baseline b.
+//!
+//! The baseline follows ProxylessNAS: it starts at the first batch's mean reward and then moves
+//! towards each new mean, b ← b + d·(mean − b) with d = `baseline_decay` (0.99), before the
+//! advantages R − b are formed.
 
 use super::{
     ArchBatch, ArchContext, ArchOptimizer, ArchRegistry, arch_adam, darts::set_alpha_grads,
+    gradients,
 };
 use crate::mixed::{GateMode, MixKind, MixedOp};
 use crate::model::Model;
@@ -17,7 +22,8 @@ use tch::Tensor;
 pub struct ReinforceArgs {
     /// Paths sampled per architecture step.
     pub batch_size: usize,
-    /// Decay of the moving-average baseline.
+    /// How far the baseline moves towards each batch's mean reward: b ← b + d·(mean − b), before
+    /// the advantages (ProxylessNAS's `baseline_decay_weight`; 0.99).
     pub baseline_decay: f64,
     /// Adam learning rate of α.
     pub lr: f64,
@@ -44,11 +50,15 @@ impl Args for ReinforceArgs {
                 "`batch_size` must be at least 1".into(),
             ));
         }
-        if !(0.0..1.0).contains(&self.baseline_decay) || !(self.lr > 0.0) {
+        if !(0.0..=1.0).contains(&self.baseline_decay) {
             return Err((
                 "baseline_decay".into(),
-                "`baseline_decay` must be in [0, 1) and `lr` positive".into(),
+                "`baseline_decay` must be in [0, 1] (the step of the baseline towards each mean reward)"
+                    .into(),
             ));
+        }
+        if !(self.lr > 0.0) {
+            return Err(("lr".into(), "`lr` must be positive".into()));
         }
         Ok(())
     }
@@ -59,6 +69,55 @@ pub struct Reinforce {
     args: ReinforceArgs,
     adam: Optimizer,
     baseline: Option<f64>,
+}
+
+impl Reinforce {
+    /// REINFORCE over `alphas`.
+    pub fn new(args: ReinforceArgs, alphas: Vec<Tensor>) -> Reinforce {
+        let adam = arch_adam(alphas, args.lr, args.betas, 0.0);
+        Reinforce {
+            args,
+            adam,
+            baseline: None,
+        }
+    }
+
+    /// The moving-average baseline (none before the first step).
+    pub fn baseline(&self) -> Option<f64> {
+        self.baseline
+    }
+
+    /// One update from sampled paths and their rewards: each sample is a reward and, for every
+    /// α, the candidate its path took. Updates the baseline and sets α's gradients (left in
+    /// `.grad`) before the Adam step.
+    pub fn apply_rewards(&mut self, model: &Model, samples: &[(f64, Vec<(Tensor, usize)>)]) {
+        if samples.is_empty() {
+            return;
+        }
+        let n = samples.len() as f64;
+        let mean = samples.iter().map(|s| s.0).sum::<f64>() / n;
+        let b = match self.baseline {
+            None => mean,
+            Some(b) => b + self.args.baseline_decay * (mean - b),
+        };
+        self.baseline = Some(b);
+        let alphas = model.alphas();
+        let mut objective: Option<Tensor> = None;
+        for (r, p) in samples {
+            for (a, j) in p {
+                let t = a.log_softmax(0, a.kind()).get(*j as i64) * (-(r - b) / n);
+                objective = Some(match objective {
+                    Some(o) => o + t,
+                    None => t,
+                });
+            }
+        }
+        if let Some(o) = objective {
+            let grads = gradients(&o, &alphas, false);
+            set_alpha_grads(model, &grads);
+            self.adam.step();
+        }
+    }
 }
 
 impl ArchOptimizer for Reinforce {
@@ -86,47 +145,27 @@ impl ArchOptimizer for Reinforce {
         _train: &TrainArgs,
     ) -> Result<(), String> {
         model.control.with(|s| s.gate_mode = GateMode::Sample);
-        let mut rewards = Vec::with_capacity(self.args.batch_size);
-        let mut paths: Vec<Vec<(Tensor, usize)>> = Vec::with_capacity(self.args.batch_size);
+        let mut samples = Vec::with_capacity(self.args.batch_size);
         for _ in 0..self.args.batch_size {
             let logits = tch::no_grad(|| model.forward(batch.valid.0, true));
-            rewards.push(accuracy(&logits, batch.valid.1).0);
+            let reward = accuracy(&logits, batch.valid.1).0;
+            // The choices of this pass only: operators that did not run (inner slots of a layer
+            // candidate not taken) have no sampled path.
             let mut p = Vec::new();
             model.visit_mixed(|_, m: &MixedOp| {
                 if let (Some(a), Some(&j)) = (m.alpha(), m.sampled().first()) {
                     p.push((a.shallow_clone(), j));
                 }
             });
-            paths.push(p);
+            samples.push((reward, p));
         }
-        let mean = rewards.iter().sum::<f64>() / rewards.len() as f64;
-        let b = *self.baseline.get_or_insert(mean);
-        let alphas = model.alphas();
-        let mut objective: Option<Tensor> = None;
-        for (r, p) in rewards.iter().zip(&paths) {
-            for (a, j) in p {
-                let t =
-                    a.log_softmax(0, a.kind()).get(*j as i64) * (-(r - b) / rewards.len() as f64);
-                objective = Some(match objective {
-                    Some(o) => o + t,
-                    None => t,
-                });
-            }
-        }
-        if let Some(o) = objective {
-            let grads = Tensor::run_backward(&[o], &alphas, false, true);
-            set_alpha_grads(model, &grads.iter().map(|g| g.detach()).collect::<Vec<_>>());
-            self.adam.step();
-        }
-        self.baseline =
-            Some(self.args.baseline_decay * b + (1.0 - self.args.baseline_decay) * mean);
+        self.apply_rewards(model, &samples);
         Ok(())
     }
 }
 
 pub(crate) fn register(reg: &mut ArchRegistry) -> Result<(), RegistryError> {
     reg.add::<ReinforceArgs>("REINFORCE", &["REINFORCEOptim", "ProxylessNAS-R"], "REINFORCE on sampled paths rewarded by validation accuracy, with a moving-average baseline.", |a, ctx: &ArchContext| {
-        let adam = arch_adam(ctx.alphas(), a.lr, a.betas, 0.0);
-        Ok(Box::new(Reinforce { args: a, adam, baseline: None }))
+        Ok(Box::new(Reinforce::new(a, ctx.alphas())))
     })
 }

@@ -3,14 +3,13 @@
 
 use super::{
     ArchBatch, ArchContext, ArchOptimizer, ArchRegistry, arch_adam, batch_loss,
-    darts::set_alpha_grads, without_weight_grads,
+    darts::set_alpha_grads, gradients, without_weight_grads,
 };
 use crate::mixed::MixKind;
 use crate::model::Model;
 use crate::train::{Optimizer, TrainArgs};
 use modnas_core::registry::{Args, RegistryError};
 use serde::{Deserialize, Serialize};
-use tch::Tensor;
 
 /// Arguments of [`Snas`].
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -84,7 +83,7 @@ impl ArchOptimizer for Snas {
     ) -> Result<(), String> {
         let alphas = model.alphas();
         let l = without_weight_grads(model, || batch_loss(model, batch.valid.0, batch.valid.1));
-        let grads = Tensor::run_backward(&[l], &alphas, false, false);
+        let grads = gradients(&l, &alphas, false);
         set_alpha_grads(model, &grads);
         self.adam.step();
         Ok(())

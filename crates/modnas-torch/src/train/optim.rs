@@ -1,8 +1,13 @@
 //! Weight and architecture optimizers (SGD with momentum / Nesterov, Adam), written on tensors so
 //! their state (momentum buffers) is visible: DARTS's virtual step needs it.
+//!
+//! They follow `torch.optim.SGD` / `torch.optim.Adam` exactly: [`Optimizer::zero_grad`] clears the
+//! gradients (PyTorch's `set_to_none`), a parameter without a gradient is left alone (no decay, no
+//! momentum, no step counted), Adam counts its bias-correction steps per parameter, and `step`
+//! leaves the gradients as they are.
 
 use serde::{Deserialize, Serialize};
-use tch::Tensor;
+use tch::{COptimizer, Kind, Tensor};
 
 /// Which algorithm, with its settings.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -93,8 +98,23 @@ pub struct Optimizer {
     params: Vec<Tensor>,
     buf1: Vec<Option<Tensor>>,
     buf2: Vec<Option<Tensor>>,
+    /// Updates of each parameter (Adam's bias correction).
+    steps: Vec<i64>,
+    /// Calls of `step`.
     t: i64,
     lr: f64,
+    /// libtorch's own optimizer over the same tensors, used only to clear their gradients (tch
+    /// has no other way to make a gradient undefined again).
+    clearer: Option<COptimizer>,
+}
+
+/// A libtorch optimizer holding `params`, whose `zero_grad` resets their gradients to undefined.
+fn gradient_clearer(params: &[Tensor]) -> Option<COptimizer> {
+    let mut c = COptimizer::sgd(1.0, 0.0, 0.0, 0.0, false).ok()?;
+    for p in params {
+        c.add_parameters(p, 0).ok()?;
+    }
+    Some(c)
 }
 
 impl Optimizer {
@@ -102,13 +122,16 @@ impl Optimizer {
     pub fn new(spec: OptimSpec, params: Vec<Tensor>) -> Optimizer {
         let n = params.len();
         let lr = spec.lr();
+        let clearer = gradient_clearer(&params);
         Optimizer {
             spec,
             params,
             buf1: (0..n).map(|_| None).collect(),
             buf2: (0..n).map(|_| None).collect(),
+            steps: vec![0; n],
             t: 0,
             lr,
+            clearer,
         }
     }
 
@@ -152,7 +175,8 @@ impl Optimizer {
         }
     }
 
-    /// The state tensors (momentum and second-moment buffers) by name, and the step count.
+    /// The state tensors by name (momentum buffers `m{i}`, second moments `v{i}`, and each
+    /// updated parameter's step count `s{i}`), and the number of `step` calls.
     pub fn state(&self) -> (Vec<(String, Tensor)>, i64) {
         let mut out = Vec::new();
         for (i, b) in self.buf1.iter().enumerate() {
@@ -165,16 +189,46 @@ impl Optimizer {
                 out.push((format!("v{i}"), t.shallow_clone()));
             }
         }
+        for (i, &s) in self.steps.iter().enumerate() {
+            if s > 0 {
+                out.push((format!("s{i}"), Tensor::from_slice(&[s])));
+            }
+        }
         (out, self.t)
     }
 
-    /// Restores [`Optimizer::state`].
+    /// How many updates parameter `i` has had (steps on which it had a gradient).
+    pub fn param_steps(&self, i: usize) -> i64 {
+        self.steps.get(i).copied().unwrap_or(0)
+    }
+
+    /// Restores [`Optimizer::state`]. A state without step counts (written before they were
+    /// kept) gives every parameter with a buffer `t` steps.
     pub fn load_state(&mut self, named: &[(String, Tensor)], t: i64) -> Result<(), String> {
+        let mut counted = false;
         for (name, tensor) in named {
-            let (which, idx) = name.split_at(1);
+            let (Some(which), Some(idx)) = (name.get(..1), name.get(1..)) else {
+                return Err(format!("bad optimizer state entry `{name}`"));
+            };
             let i: usize = idx
                 .parse()
                 .map_err(|_| format!("bad optimizer state entry `{name}`"))?;
+            if which == "s" {
+                let steps = self.steps.get_mut(i).ok_or_else(|| {
+                    format!(
+                        "optimizer state entry `{name}` does not fit ({} parameters)",
+                        self.params.len()
+                    )
+                })?;
+                if tensor.numel() != 1 {
+                    return Err(format!(
+                        "optimizer state entry `{name}` must hold one step count"
+                    ));
+                }
+                *steps = tensor.to_kind(Kind::Int64).int64_value(&[0]);
+                counted = true;
+                continue;
+            }
             let slot = match which {
                 "m" => self.buf1.get_mut(i),
                 "v" => self.buf2.get_mut(i),
@@ -199,16 +253,32 @@ impl Optimizer {
                     .to_kind(self.params[i].kind()),
             );
         }
+        if !counted {
+            for (i, s) in self.steps.iter_mut().enumerate() {
+                *s = if self.buf1[i].is_some() || self.buf2[i].is_some() {
+                    t
+                } else {
+                    0
+                };
+            }
+        }
         self.t = t;
         Ok(())
     }
 
-    /// Clears the gradients.
+    /// Clears the gradients: they become undefined (PyTorch's `zero_grad(set_to_none=True)`),
+    /// so that a parameter the next loss does not reach gets no update.
     pub fn zero_grad(&self) {
-        for p in &self.params {
-            let mut g = p.grad();
-            if g.defined() {
-                let _ = g.detach_().zero_();
+        match &self.clearer {
+            Some(c) if c.zero_grad().is_ok() => {}
+            // Without libtorch's optimizer, zero them (the parameters then still get decay).
+            _ => {
+                for p in &self.params {
+                    let mut g = p.grad();
+                    if g.defined() {
+                        let _ = g.detach_().zero_();
+                    }
+                }
             }
         }
     }
@@ -244,17 +314,18 @@ impl Optimizer {
         })
     }
 
-    /// One update of every parameter that has a gradient.
+    /// One update of every parameter that has a gradient; the gradients are not changed.
     pub fn step(&mut self) {
         self.t += 1;
         let lr = self.lr;
-        let t = self.t;
         tch::no_grad(|| {
             for (i, p) in self.params.iter().enumerate() {
                 let g = p.grad();
                 if !g.defined() {
                     continue;
                 }
+                self.steps[i] += 1;
+                let t = self.steps[i];
                 match &self.spec {
                     OptimSpec::Sgd {
                         momentum,
@@ -262,11 +333,12 @@ impl Optimizer {
                         weight_decay,
                         ..
                     } => {
-                        // In place where PyTorch's rule allows: few temporaries per parameter.
-                        let mut d = g.shallow_clone();
-                        if *weight_decay != 0.0 {
-                            let _ = d.g_add_(&(p * *weight_decay));
-                        }
+                        // The momentum buffer is updated in place; the gradient is only read.
+                        let mut d = if *weight_decay != 0.0 {
+                            &g + p * *weight_decay
+                        } else {
+                            g.shallow_clone()
+                        };
                         if *momentum != 0.0 {
                             let buf = match self.buf1[i].take() {
                                 None => d.copy(),
@@ -276,11 +348,11 @@ impl Optimizer {
                                     b
                                 }
                             };
-                            if *nesterov {
-                                let _ = d.g_add_(&(&buf * *momentum));
+                            d = if *nesterov {
+                                &d + &buf * *momentum
                             } else {
-                                d = buf.shallow_clone();
-                            }
+                                buf.shallow_clone()
+                            };
                             self.buf1[i] = Some(buf);
                         }
                         let _ = p.shallow_clone().g_sub_(&(d * lr));
@@ -417,6 +489,62 @@ mod tests {
         }
         assert!(p.abs().max().double_value(&[]) < 1e-2);
         let _ = Device::Cpu;
+    }
+
+    /// Adam's per-parameter step counts survive `state` → `load_state`: a restored optimizer
+    /// continues exactly as the original.
+    #[test]
+    fn adam_state_round_trip_keeps_the_step_counts() {
+        let spec = OptimSpec::Adam {
+            lr: 0.1,
+            betas: (0.9, 0.999),
+            eps: 1e-8,
+            weight_decay: 0.0,
+        };
+        let make = || {
+            let a = Tensor::from_slice(&[1.0f64, -1.0]).set_requires_grad(true);
+            let b = Tensor::from_slice(&[0.5f64]).set_requires_grad(true);
+            (a, b)
+        };
+        let run = |o: &mut Optimizer, a: &Tensor, b: &Tensor, with_b: bool| {
+            o.zero_grad();
+            (a * a).sum(Kind::Double).backward();
+            if with_b {
+                (b * b).sum(Kind::Double).backward();
+            }
+            o.step();
+        };
+        let (a, b) = make();
+        let mut o = Optimizer::new(spec.clone(), vec![a.shallow_clone(), b.shallow_clone()]);
+        for k in 0..4 {
+            run(&mut o, &a, &b, k == 3);
+        }
+        assert_eq!((o.param_steps(0), o.param_steps(1)), (4, 1));
+        let (named, t) = o.state();
+        let (a2, b2) = make();
+        tch::no_grad(|| {
+            a2.shallow_clone().copy_(&a);
+            b2.shallow_clone().copy_(&b);
+        });
+        let mut o2 = Optimizer::new(spec, vec![a2.shallow_clone(), b2.shallow_clone()]);
+        o2.load_state(&named, t).expect("state loads");
+        assert_eq!((o2.param_steps(0), o2.param_steps(1)), (4, 1));
+        run(&mut o, &a, &b, true);
+        run(&mut o2, &a2, &b2, true);
+        let (x, y): (Vec<f64>, Vec<f64>) = (
+            Vec::try_from(&b.detach()).expect("f64"),
+            Vec::try_from(&b2.detach()).expect("f64"),
+        );
+        assert_eq!(x, y);
+        // A state written without step counts gives every parameter with a buffer `t` steps.
+        let old: Vec<(String, Tensor)> = named
+            .into_iter()
+            .filter(|(n, _)| !n.starts_with('s'))
+            .collect();
+        let params: Vec<Tensor> = o.params().iter().map(Tensor::shallow_clone).collect();
+        let mut o3 = Optimizer::new(o.spec().clone(), params);
+        o3.load_state(&old, t).expect("state loads");
+        assert_eq!((o3.param_steps(0), o3.param_steps(1)), (4, 4));
     }
 
     #[test]
