@@ -78,6 +78,7 @@ pub fn run_search(
         interrupt: Arc::new(AtomicBool::new(false)),
         run_dir: None,
         worker: "bench".into(),
+        max_attempts: 3,
     };
     s.run().map(|o| o.trials).map_err(|e| e.to_string())
 }

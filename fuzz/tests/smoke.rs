@@ -43,7 +43,6 @@ fn table_target_survives_a_short_run() {
 }
 
 #[test]
-#[ignore = "parse_json_line slices inside a multi-byte character (crates/modnas-bench/src/external.rs:442); un-ignore once that is fixed"]
 fn external_output_target_survives_a_short_run() {
     quiet_panics();
     smoke(Target::ExternalOutput, 3000);
@@ -98,7 +97,6 @@ fn config_regressions_do_not_crash() {
 }
 
 #[test]
-#[ignore = "parse_json_line slices inside a multi-byte character (crates/modnas-bench/src/external.rs:442); un-ignore once that is fixed"]
 fn external_output_regressions_do_not_crash() {
     replay(Target::ExternalOutput);
 }

@@ -220,6 +220,7 @@ fn output_into_a_closed_pipe_ends_quietly() {
 /// Runs `modnas ARGS` under an address-space cap (in KiB), so that a regression that tries to
 /// allocate without bound aborts instead of taking the machine's memory.
 fn modnas_capped(cap_kib: u64, dir: &Path, args: &[&str]) -> std::process::Output {
+    let cap_kib = cap_kib + common::STARTUP_ADDRESS_SPACE_KIB;
     let mut script = format!("ulimit -v {cap_kib} && exec \"$0\"");
     for i in 1..=args.len() {
         script.push_str(&format!(" \"${{{i}}}\""));

@@ -86,7 +86,10 @@ fn endless_output_without_newlines_is_read_in_bounded_memory() {
     let out = tune(
         dir.path(),
         "zero",
-        "ulimit -v 1500000;",
+        &format!(
+            "ulimit -v {};",
+            1_500_000 + common::STARTUP_ADDRESS_SPACE_KIB
+        ),
         &extra,
         &["sh", "-c", "cat /dev/zero", "{x}"],
     );
@@ -300,6 +303,58 @@ fn a_program_that_is_not_executable_stops_the_search_with_its_name() {
         "{se}"
     );
     assert_eq!(trials(&dir.path().join("runs/noexec")).len(), 1);
+}
+
+#[test]
+fn a_trial_directory_that_cannot_be_made_leaves_the_trial_to_run_once_fixed() {
+    let dir = tempfile::tempdir().unwrap();
+    let prog = write(
+        dir.path(),
+        "ok.py",
+        "import sys\nprint('{\"loss\": %s}' % sys.argv[1])\n",
+    );
+    let args = |n: &'static str| {
+        let mut e = ONE.to_vec();
+        e[5] = n;
+        e
+    };
+    let out = tune(
+        dir.path(),
+        "nodir",
+        "",
+        &args("1"),
+        &["python3", &prog, "{x}"],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out).1);
+    // Where the trial directories go, a plain file: the next trial cannot get its directory.
+    let trials_dir = dir.path().join("runs/nodir/trials");
+    std::fs::remove_dir_all(&trials_dir).unwrap();
+    std::fs::write(&trials_dir, "in the way").unwrap();
+    let out = tune(
+        dir.path(),
+        "nodir",
+        "",
+        &args("2"),
+        &["python3", &prog, "{x}"],
+    );
+    let (_, se) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{se}");
+    assert!(se.contains("cannot create"), "{se}");
+    let t = trials(&dir.path().join("runs/nodir"));
+    assert_eq!(t.len(), 2);
+    assert_eq!(t[1].0, "waiting", "the trial goes back to the queue: {t:?}");
+    std::fs::remove_file(&trials_dir).unwrap();
+    let out = tune(
+        dir.path(),
+        "nodir",
+        "",
+        &args("2"),
+        &["python3", &prog, "{x}"],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out).1);
+    let t = trials(&dir.path().join("runs/nodir"));
+    assert_eq!(t.len(), 2);
+    assert!(t.iter().all(|r| r.0 == "complete"), "{t:?}");
 }
 
 /// Pids of live processes whose command line is exactly `argv`.

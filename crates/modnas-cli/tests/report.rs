@@ -29,8 +29,15 @@ fn multi_objective_runs_write_pareto_front_and_report() {
     }
     let pareto = std::fs::read_to_string(run.join("pareto.yaml")).unwrap();
     assert!(
-        pareto.contains("front:") && pareto.contains("description: |"),
+        pareto.contains("front:") && pareto.contains("description: \"|"),
         "{pareto}"
+    );
+    // The file reads back (an NB201 description starts with `|`, which YAML must quote).
+    let node = modnas_core::config::yaml::parse_str("pareto.yaml", &pareto).unwrap();
+    let first = &node.to_json()["front"][0]["description"];
+    assert!(
+        first.as_str().is_some_and(|d| d.starts_with('|')),
+        "{first}"
     );
     // `modnas report` rebuilds the report from the journal alone.
     let target = dir.path().join("again.html");

@@ -62,8 +62,11 @@ p = os.path.join(counts, trial)
 n = int(open(p).read()) if os.path.exists(p) else 0
 with open(p, "w") as f:
     f.write(str(n + 1))
+def parent_of(pid):
+    return int(open("/proc/%d/stat" % pid).read().rsplit(")", 1)[1].split()[1])
 if trial == "0" and n < kills:
-    os.kill(os.getppid(), signal.SIGKILL)
+    # The program's parent is the trial's supervisor; modnas is the one above it.
+    os.kill(parent_of(os.getppid()), signal.SIGKILL)
     time.sleep(30)
 print(json.dumps({"loss": x}))
 "#;

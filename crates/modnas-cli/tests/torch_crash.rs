@@ -83,11 +83,18 @@ fn a_crash_at_any_step_of_an_epoch_save_resumes_to_the_same_result() {
             assert!(out.contains("3 epochs"), "{at}: {out}");
             assert_same(&runs, "whole", &name);
             // Only the last epoch's checkpoint is kept once it is recorded.
-            let left: Vec<String> = std::fs::read_dir(runs.join(&name).join("checkpoints"))
+            let ckpt = runs.join(&name).join("checkpoints");
+            let mut left: Vec<String> = std::fs::read_dir(&ckpt)
                 .expect("checkpoints")
                 .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
                 .collect();
-            assert_eq!(left, ["epoch-3"], "{at}");
+            left.sort();
+            assert_eq!(left, ["epoch-3", "last"], "{at}");
+            assert_eq!(
+                std::fs::read_link(ckpt.join("last")).expect("a link"),
+                Path::new("epoch-3"),
+                "{at}"
+            );
         }
     }
 }
@@ -100,9 +107,11 @@ fn a_failed_checkpoint_save_loses_no_recorded_epoch() {
     let runs = dir.path().join("runs");
     let (code, out) = search(&cfg, &runs, "whole", None);
     assert_eq!(code, Some(0), "{out}");
-    // A plain file where the second epoch's checkpoint goes makes that save fail.
+    // The run stops after its first epoch; then a plain file where the second epoch's
+    // checkpoint goes makes that save fail.
+    let (code, out) = search(&cfg, &runs, "cut", Some("epoch-committed@1"));
+    assert_ne!(code, Some(0), "{out}");
     let ckpt = runs.join("cut").join("checkpoints");
-    std::fs::create_dir_all(&ckpt).expect("mkdir");
     std::fs::write(ckpt.join("epoch-2"), "in the way").expect("write");
     let (code, out) = search(&cfg, &runs, "cut", None);
     assert_eq!(code, Some(1), "the save failed: {out}");
@@ -124,15 +133,12 @@ fn a_checkpoint_in_the_older_layout_still_resumes() {
     assert_eq!(code, Some(0), "{out}");
     // The older layout kept `checkpoints/last` (and left `tmp` complete when a crash hit its
     // swap); both are read when they hold the recorded epochs.
+    let ckpt = runs.join("old").join("checkpoints");
+    std::fs::remove_file(ckpt.join("last")).expect("the link");
+    let mut from = ckpt.join("epoch-3");
     for old in ["last", "tmp"] {
-        let ckpt = runs.join("old").join("checkpoints");
-        let from = std::fs::read_dir(&ckpt)
-            .expect("checkpoints")
-            .next()
-            .expect("one checkpoint")
-            .expect("entry")
-            .path();
         std::fs::rename(&from, ckpt.join(old)).expect("rename");
+        from = ckpt.join(old);
         let (code, out) = search(&cfg, &runs, "old", None);
         assert_eq!(code, Some(0), "{old}: {out}");
         assert!(

@@ -88,7 +88,7 @@ impl Args for SmboArgs {
             ("n_next", "proposals between refits"),
             (
                 "epsilon",
-                "fraction of random proposals per batch (floor(epsilon * n_next) of them)",
+                "fraction of random proposals per batch (floor(epsilon * n_next) of them, at least one while epsilon > 0)",
             ),
             (
                 "learn_from_failures",
@@ -231,7 +231,11 @@ impl Smbo {
 /// How many of a batch of `k` are random: `⌊ε·k⌋`, as AutoTVM's `int(ε·k)` (with a tolerance of
 /// 1e-9 so that, e.g., `0.29 · 100` gives 29).
 fn random_tail(epsilon: f64, k: usize) -> usize {
-    ((epsilon * k as f64 + 1e-9).floor() as usize).min(k)
+    // Rounded down as AutoTVM does, but never to none while `epsilon > 0`: with a small
+    // `n_next` rounding down leaves no exploration at all, and the search stalls around its
+    // first model's optimum.
+    let n = (epsilon * k as f64 + 1e-9).floor() as usize;
+    if epsilon > 0.0 { n.max(1) } else { n }.min(k)
 }
 
 impl Optimizer for Smbo {
@@ -318,7 +322,7 @@ mod tests {
     #[test]
     fn the_random_tail_rounds_down() {
         assert_eq!(random_tail(0.05, 32), 1);
-        assert_eq!(random_tail(0.05, 16), 0);
+        assert_eq!(random_tail(0.05, 16), 1, "at least one while epsilon > 0");
         assert_eq!(random_tail(0.05, 20), 1);
         assert_eq!(random_tail(0.29, 100), 29);
         assert_eq!(random_tail(0.5, 7), 3);

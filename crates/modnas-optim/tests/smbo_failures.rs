@@ -101,6 +101,7 @@ fn proposals(spec: &str, trials: u64, seed: u64) -> Vec<Assignment> {
         interrupt: Arc::new(AtomicBool::new(false)),
         run_dir: None,
         worker: "test".into(),
+        max_attempts: 3,
     };
     let out = s.run().expect("search");
     out.trials.into_iter().map(|t| t.params).collect()

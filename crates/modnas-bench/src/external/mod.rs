@@ -227,7 +227,9 @@ impl External {
         if let Some(d) = &trial_dir
             && let Err(e) = std::fs::create_dir_all(d)
         {
-            return Err(TrialFailure::new(format!(
+            // A set-up failure (a full disk, a read-only directory) says nothing about the
+            // trial: it goes back to the queue and the search stops until the problem is fixed.
+            return Err(TrialFailure::fatal(format!(
                 "cannot create {}: {e}",
                 d.display()
             )));

@@ -38,3 +38,12 @@ pub fn text(o: &Output) -> (String, String) {
         String::from_utf8_lossy(&o.stderr).to_string(),
     )
 }
+
+/// Address space (KiB) that the binary maps before doing anything: with the tensor layer it loads
+/// libtorch and its CUDA libraries (about 2.5 GB of mappings), without it almost nothing. Tests
+/// that cap memory with `ulimit -v` add it to their own budget.
+pub const STARTUP_ADDRESS_SPACE_KIB: u64 = if cfg!(feature = "torch") {
+    4_000_000
+} else {
+    0
+};

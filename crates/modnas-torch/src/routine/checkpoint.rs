@@ -116,7 +116,8 @@ pub fn save(
 }
 
 /// Removes every checkpoint but the one of `done` epochs, leftovers of interrupted saves, and
-/// checkpoints in the older single-directory layout. Called once epoch `done` is in the journal.
+/// checkpoints in the older single-directory layout, and points the link `last` at the one kept.
+/// Called once epoch `done` is in the journal.
 pub fn prune(dir: &Path, done: usize) -> Result<(), String> {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return Ok(());
@@ -124,16 +125,28 @@ pub fn prune(dir: &Path, done: usize) -> Result<(), String> {
     let keep = format!("epoch-{done}");
     for e in entries.flatten() {
         let name = e.file_name().to_string_lossy().into_owned();
+        let link = e.file_type().is_ok_and(|t| t.is_symlink());
         let stale = (name.starts_with("epoch-") && name != keep)
             || name.starts_with(".epoch-")
-            || name == "last"
+            || name.starts_with(".last.tmp-")
+            || (name == "last" && !link)
             || name == "tmp";
         if stale {
             let p = e.path();
-            std::fs::remove_dir_all(&p).map_err(|e| io("remove", &p, e))?;
+            let r = if link || e.file_type().is_ok_and(|t| t.is_file()) {
+                std::fs::remove_file(&p)
+            } else {
+                std::fs::remove_dir_all(&p)
+            };
+            r.map_err(|e| io("remove", &p, e))?;
         }
     }
-    Ok(())
+    // `last` points at the newest checkpoint (a stable path for `init_from`), replaced atomically.
+    let tmp = dir.join(format!(".last.tmp-{}", std::process::id()));
+    std::os::unix::fs::symlink(&keep, &tmp).map_err(|e| io("create", &tmp, e))?;
+    let last = dir.join("last");
+    std::fs::rename(&tmp, &last).map_err(|e| io("rename into place", &last, e))?;
+    sync_dir(dir)
 }
 
 /// The epoch counts of the complete checkpoints in `dir`, ascending.
