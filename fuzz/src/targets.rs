@@ -41,7 +41,7 @@ fn label(prefix: &str, message: &str) -> String {
     out
 }
 
-/// [`config`], returning the outcome label.
+/// [`config()`], returning the outcome label.
 pub fn config_outcome(data: &[u8]) -> String {
     let text = String::from_utf8_lossy(data);
     let mut node = match yaml::parse_str("fuzz.yaml", &text) {

@@ -88,7 +88,7 @@ pub struct Model {
     /// `[channels, height, width]` of one input image.
     pub input_shape: [i64; 3],
     /// Weight of the expected MACs (per million) added to the architecture loss: λ in
-    /// L_arch = L + λ·E[MACs]/10⁶, so that cheaper candidates win unless they cost accuracy.
+    /// L_arch = L + λ·E\[MACs\]/10⁶, so that cheaper candidates win unless they cost accuracy.
     pub macs_penalty: f64,
     /// Run convolutions in the channels-last memory layout (by default on the CPU, where oneDNN's
     /// depthwise convolutions and pooling are about twice as fast in it).
