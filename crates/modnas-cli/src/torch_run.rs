@@ -135,11 +135,7 @@ pub fn execute(
     );
     bar.borrow_mut().finish();
     let outcome = outcome.map_err(CliError::Runtime)?;
-    let epochs_done = outcome
-        .trials
-        .iter()
-        .filter(|t| t.state == modnas_core::trial::TrialState::Complete)
-        .count();
+    let epochs_done = outcome.epochs_done();
 
     let mut best = serde_json::Map::new();
     best.insert("name".into(), serde_json::json!(plan.name));

@@ -36,6 +36,21 @@ fn search(cfg: &Path, runs: &Path, name: &str, crash: Option<&str>) -> (Option<i
     (o.status.code(), format!("{out}\n{err}"))
 }
 
+/// A temporary directory with the configuration written into it, and its runs directory.
+fn setup() -> (tempfile::TempDir, std::path::PathBuf, std::path::PathBuf) {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let cfg = dir.path().join("tiny.yaml");
+    std::fs::write(&cfg, TINY).expect("write");
+    let runs = dir.path().join("runs");
+    (dir, cfg, runs)
+}
+
+/// Runs the search `name` to its end without interruption.
+fn finished(cfg: &Path, runs: &Path, name: &str) {
+    let (code, out) = search(cfg, runs, name, None);
+    assert_eq!(code, Some(0), "{out}");
+}
+
 fn best(runs: &Path, name: &str) -> serde_json::Value {
     let text = std::fs::read_to_string(runs.join(name).join("best.yaml")).expect("best.yaml");
     modnas_core::config::yaml::parse_str("best.yaml", &text)
@@ -59,12 +74,8 @@ fn assert_same(runs: &Path, a: &str, b: &str) {
 
 #[test]
 fn a_crash_at_any_step_of_an_epoch_save_resumes_to_the_same_result() {
-    let dir = tempfile::tempdir().expect("temporary directory");
-    let cfg = dir.path().join("tiny.yaml");
-    std::fs::write(&cfg, TINY).expect("write");
-    let runs = dir.path().join("runs");
-    let (code, out) = search(&cfg, &runs, "whole", None);
-    assert_eq!(code, Some(0), "{out}");
+    let (_dir, cfg, runs) = setup();
+    finished(&cfg, &runs, "whole");
     for step in [
         "checkpoint-weights",
         "checkpoint-files",
@@ -101,12 +112,8 @@ fn a_crash_at_any_step_of_an_epoch_save_resumes_to_the_same_result() {
 
 #[test]
 fn a_failed_checkpoint_save_loses_no_recorded_epoch() {
-    let dir = tempfile::tempdir().expect("temporary directory");
-    let cfg = dir.path().join("tiny.yaml");
-    std::fs::write(&cfg, TINY).expect("write");
-    let runs = dir.path().join("runs");
-    let (code, out) = search(&cfg, &runs, "whole", None);
-    assert_eq!(code, Some(0), "{out}");
+    let (_dir, cfg, runs) = setup();
+    finished(&cfg, &runs, "whole");
     // The run stops after its first epoch; then a plain file where the second epoch's
     // checkpoint goes makes that save fail.
     let (code, out) = search(&cfg, &runs, "cut", Some("epoch-committed@1"));
@@ -125,12 +132,8 @@ fn a_failed_checkpoint_save_loses_no_recorded_epoch() {
 
 #[test]
 fn a_checkpoint_in_the_older_layout_still_resumes() {
-    let dir = tempfile::tempdir().expect("temporary directory");
-    let cfg = dir.path().join("tiny.yaml");
-    std::fs::write(&cfg, TINY).expect("write");
-    let runs = dir.path().join("runs");
-    let (code, out) = search(&cfg, &runs, "old", None);
-    assert_eq!(code, Some(0), "{out}");
+    let (_dir, cfg, runs) = setup();
+    finished(&cfg, &runs, "old");
     // The older layout kept `checkpoints/last` (and left `tmp` complete when a crash hit its
     // swap); both are read when they hold the recorded epochs.
     let ckpt = runs.join("old").join("checkpoints");

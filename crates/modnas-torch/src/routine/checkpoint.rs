@@ -35,17 +35,11 @@ fn io(what: &str, path: &Path, e: std::io::Error) -> String {
     format!("cannot {what} {}: {e}", path.display())
 }
 
-fn sync_file(path: &Path) -> Result<(), String> {
+/// Flushes a file, or a directory's entries (a rename inside it), to disk.
+fn sync(path: &Path) -> Result<(), String> {
     File::open(path)
         .and_then(|f| f.sync_all())
         .map_err(|e| io("flush", path, e))
-}
-
-/// Flushes a directory's entries (a rename inside it) to disk.
-fn sync_dir(path: &Path) -> Result<(), String> {
-    File::open(path)
-        .and_then(|f| f.sync_all())
-        .map_err(|e| io("flush the directory", path, e))
 }
 
 fn save_tensors(path: &Path, named: &[(String, Tensor)]) -> Result<(), String> {
@@ -100,9 +94,9 @@ pub fn save(
     std::fs::write(&state, meta.to_string()).map_err(|e| io("write", &state, e))?;
     files.push(state);
     for f in &files {
-        sync_file(f)?;
+        sync(f)?;
     }
-    sync_dir(&tmp)?;
+    sync(&tmp)?;
     crash_point("checkpoint-files", done);
     let target = epoch_dir(dir, done);
     if target.exists() {
@@ -110,7 +104,7 @@ pub fn save(
         std::fs::remove_dir_all(&target).map_err(|e| io("remove", &target, e))?;
     }
     std::fs::rename(&tmp, &target).map_err(|e| io("rename into place", &target, e))?;
-    sync_dir(dir)?;
+    sync(dir)?;
     crash_point("checkpoint-renamed", done);
     Ok(())
 }
@@ -146,7 +140,7 @@ pub fn prune(dir: &Path, done: usize) -> Result<(), String> {
     std::os::unix::fs::symlink(&keep, &tmp).map_err(|e| io("create", &tmp, e))?;
     let last = dir.join("last");
     std::fs::rename(&tmp, &last).map_err(|e| io("rename into place", &last, e))?;
-    sync_dir(dir)
+    sync(dir)
 }
 
 /// The epoch counts of the complete checkpoints in `dir`, ascending.

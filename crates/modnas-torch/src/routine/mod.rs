@@ -426,6 +426,21 @@ pub struct TorchOutcome {
     pub n_params: i64,
 }
 
+impl TorchOutcome {
+    /// Epochs recorded as finished (the journal may also hold records of epochs that a crash
+    /// interrupted and that ran again).
+    pub fn epochs_done(&self) -> usize {
+        count_done(&self.trials)
+    }
+}
+
+fn count_done(trials: &[Trial]) -> usize {
+    trials
+        .iter()
+        .filter(|t| t.state == modnas_core::trial::TrialState::Complete)
+        .count()
+}
+
 fn metrics_of(r: &EpochResult, epoch: usize) -> Metrics {
     let mut m = Metrics::new();
     m.insert("epoch".into(), epoch as f64);
@@ -596,10 +611,7 @@ pub fn run(
     let space = journal_space();
     let (mut trials, _) = journal.trials(&space).map_err(|e| e.to_string())?;
     // Epochs already recorded (a resumed run continues after them, from the checkpoint).
-    let done_total = trials
-        .iter()
-        .filter(|t| t.state == modnas_core::trial::TrialState::Complete)
-        .count();
+    let done_total = count_done(&trials);
     journal.reap().map_err(|e| e.to_string())?;
     // An epoch record left unfinished by a crash between its creation and its result: that epoch
     // runs again, so the stale record is closed (else it would be claimed in place of the next).
