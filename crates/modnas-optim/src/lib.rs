@@ -8,9 +8,11 @@
 
 pub mod acquisition;
 pub mod bayes;
+pub mod cmaes;
 pub mod evolution;
 pub mod grid;
 pub mod models;
+pub mod nsga2;
 pub mod random;
 pub mod regularized;
 pub mod smbo;
@@ -27,6 +29,8 @@ pub fn register_all(reg: &mut OptimRegistry) -> Result<(), RegistryError> {
     evolution::register(reg)?;
     regularized::register(reg)?;
     smbo::register(reg)?;
+    nsga2::register(reg)?;
+    cmaes::register(reg)?;
     bayes::register(reg)
 }
 

@@ -4,7 +4,17 @@
 //! individuals of the current population uniformly, takes the best as parent, and mutates one of
 //! its parameters. Every result joins the population, and the oldest member leaves once the
 //! population is larger than `population`.
+//!
+//! With `pareto: true` (or under the name `ParetoRegularizedEvolution`) the tournament compares
+//! all objectives of the search: the winner has the lowest non-domination rank in the
+//! population, then the largest crowding distance (NSGA-II's ranking), under constrained
+//! domination when `constraints` are given. Aging is unchanged.
+//!
+//! The saved state is the random generator and a counter; the population (the last
+//! `population` results told) is rebuilt from the told results when a search resumes.
 
+use crate::nsga2::constraint::{Constraint, check_constraints};
+use crate::nsga2::pareto::{Fitness, Ranking};
 use crate::support::{
     Visited, from_state, mutate_one, sample_unvisited, space_exhausted, to_state,
 };
@@ -30,6 +40,11 @@ pub struct RegularizedArgs {
     pub avoid_duplicates: bool,
     /// Step size of mutations of real-valued parameters, in the unit-scaled domain.
     pub float_sigma: f64,
+    /// Tournament by non-domination rank over every objective, then crowding distance.
+    pub pareto: bool,
+    /// Bounds on metrics (`[{metric: latency, max: 20}]`): infeasible members lose tournaments
+    /// to feasible ones, and among themselves by total violation. Implies a ranked tournament.
+    pub constraints: Vec<Constraint>,
 }
 
 impl Default for RegularizedArgs {
@@ -39,6 +54,8 @@ impl Default for RegularizedArgs {
             sample: 25,
             avoid_duplicates: true,
             float_sigma: 0.1,
+            pareto: false,
+            constraints: Vec::new(),
         }
     }
 }
@@ -64,7 +81,7 @@ impl Args for RegularizedArgs {
                 "`float_sigma` must be positive".into(),
             ));
         }
-        Ok(())
+        check_constraints(&self.constraints)
     }
 
     fn help() -> &'static [(&'static str, &'static str)] {
@@ -82,6 +99,14 @@ impl Args for RegularizedArgs {
                 "float_sigma",
                 "mutation step of real parameters (unit scale)",
             ),
+            (
+                "pareto",
+                "tournament by Pareto rank then crowding (all objectives)",
+            ),
+            (
+                "constraints",
+                "metric bounds, e.g. [{metric: latency, max: 20}]",
+            ),
         ]
     }
 }
@@ -92,14 +117,25 @@ pub struct RegularizedEvolution {
     args: RegularizedArgs,
     rng: Rng,
     visited: Visited,
-    st: State,
+    random_proposed: usize,
+    /// The last `population` results told, oldest first.
+    population: VecDeque<Member>,
+    /// Ranking of `population` (ranked tournaments), computed when first needed.
+    ranking: Option<Ranking>,
 }
 
-#[derive(Clone, Serialize, Deserialize, Default)]
+struct Member {
+    params: Assignment,
+    /// Primary score (`None`: the trial failed).
+    score: Option<f64>,
+    /// All objectives and constraints (ranked tournaments only).
+    fitness: Option<Fitness>,
+}
+
+/// The saved state (older states also held the population; it is ignored and rebuilt).
+#[derive(Serialize, Deserialize)]
 struct State {
     rng: Option<Rng>,
-    /// Members with their scores (`None`: the trial failed).
-    population: VecDeque<(Assignment, Option<f64>)>,
     random_proposed: usize,
 }
 
@@ -115,18 +151,37 @@ impl RegularizedEvolution {
             args,
             rng: rng_from_seed(seed),
             visited: Visited::default(),
-            st: State::default(),
+            random_proposed: 0,
+            population: VecDeque::new(),
+            ranking: None,
         }
     }
 
+    fn ranked(&self) -> bool {
+        self.args.pareto || !self.args.constraints.is_empty()
+    }
+
     fn child(&mut self) -> Option<Assignment> {
-        let pop = &self.st.population;
+        if self.ranked() && self.ranking.is_none() {
+            let fit: Vec<Fitness> = self
+                .population
+                .iter()
+                .map(|m| m.fitness.clone().unwrap_or_else(Fitness::failed))
+                .collect();
+            self.ranking = Some(Ranking::of(&fit));
+        }
+        let pop = &self.population;
         let k = self.args.sample.min(pop.len());
         let picks = sample_indices(&mut self.rng, pop.len(), k);
-        let parent_idx = picks
-            .iter()
-            .max_by(|&a, &b| score(pop[a].1).total_cmp(&score(pop[b].1)).then(b.cmp(&a)))?;
-        let parent = pop[parent_idx].0.clone();
+        let parent_idx = match &self.ranking {
+            Some(r) => picks.iter().min_by(|&a, &b| r.cmp(a, b))?,
+            None => picks.iter().max_by(|&a, &b| {
+                score(pop[a].score)
+                    .total_cmp(&score(pop[b].score))
+                    .then(b.cmp(&a))
+            })?,
+        };
+        let parent = pop[parent_idx].params.clone();
         let mut child = mutate_one(&self.space, &mut self.rng, &parent, self.args.float_sigma);
         if self.args.avoid_duplicates {
             let mut tries = 0;
@@ -146,13 +201,13 @@ impl Optimizer for RegularizedEvolution {
     fn next(&mut self, n: usize) -> Result<Vec<Assignment>, OptimError> {
         let mut out = Vec::with_capacity(n);
         while out.len() < n {
-            let a = if self.st.random_proposed < self.args.population {
+            let a = if self.random_proposed < self.args.population {
                 let a = sample_unvisited(&self.space, &mut self.rng, &self.visited);
                 if a.is_some() {
-                    self.st.random_proposed += 1;
+                    self.random_proposed += 1;
                 }
                 a
-            } else if self.st.population.is_empty() {
+            } else if self.population.is_empty() {
                 None // wait for the first results
             } else {
                 self.child()
@@ -170,12 +225,7 @@ impl Optimizer for RegularizedEvolution {
 
     fn step(&mut self, results: &[Observation]) -> Result<(), OptimError> {
         for r in results {
-            self.st
-                .population
-                .push_back((r.params.clone(), r.score.filter(|v| v.is_finite())));
-            while self.st.population.len() > self.args.population {
-                self.st.population.pop_front();
-            }
+            self.learn(r);
         }
         Ok(())
     }
@@ -185,20 +235,42 @@ impl Optimizer for RegularizedEvolution {
     }
 
     fn state(&self) -> String {
-        let mut s = self.st.clone();
-        s.rng = Some(self.rng.clone());
-        to_state(&s)
+        to_state(&State {
+            rng: Some(self.rng.clone()),
+            random_proposed: self.random_proposed,
+        })
     }
 
     fn restore(&mut self, state: &str, history: &History) -> Result<(), OptimError> {
-        let mut s: State = from_state(state)?;
+        let s: State = from_state(state)?;
         self.rng = s
             .rng
-            .take()
             .ok_or_else(|| OptimError::State("missing generator state".into()))?;
-        self.st = s;
+        self.random_proposed = s.random_proposed;
+        self.population.clear();
+        let keep = history.observed.len().saturating_sub(self.args.population);
+        for r in &history.observed[keep..] {
+            self.learn(r);
+        }
         self.visited = Visited::from_history(history);
         Ok(())
+    }
+}
+
+impl RegularizedEvolution {
+    fn learn(&mut self, r: &Observation) {
+        let fitness = self
+            .ranked()
+            .then(|| Fitness::of(r, &self.args.constraints));
+        self.population.push_back(Member {
+            params: r.params.clone(),
+            score: r.score.filter(|v| v.is_finite()),
+            fitness,
+        });
+        while self.population.len() > self.args.population {
+            self.population.pop_front();
+        }
+        self.ranking = None;
     }
 }
 
@@ -209,5 +281,14 @@ pub fn register(reg: &mut OptimRegistry) -> Result<(), RegistryError> {
         &["AgingEvolution", "REA"],
         "Regularized (aging) evolution (Real et al. 2019): tournament of S from the last P results, mutate the winner, the oldest dies. Good for architecture spaces, noisy scores and asynchronous workers.",
         |a, ctx: &OptimContext| Ok(Box::new(RegularizedEvolution::new(ctx.space.clone(), ctx.seed, a))),
+    )?;
+    reg.add::<RegularizedArgs>(
+        "ParetoRegularizedEvolution",
+        &["ParetoREA"],
+        "Regularized evolution over several objectives (`pareto: true`): tournament by non-domination rank, then crowding distance, with constraints (`constraints: [{metric, max|min}]`). Good for accuracy/latency trade-offs on architecture spaces with asynchronous workers.",
+        |mut a, ctx: &OptimContext| {
+            a.pareto = true;
+            Ok(Box::new(RegularizedEvolution::new(ctx.space.clone(), ctx.seed, a)))
+        },
     )
 }
