@@ -1,8 +1,9 @@
 //! # modnas-optim
 //!
 //! Search algorithms (the paper's Optimizer Ω) over a [`ParamSpace`](modnas_core::ParamSpace):
-//! grid, random, generational evolution, regularized (aging) evolution, SMBO with a surrogate
-//! model and an acquisition search, and Gaussian-process Bayesian optimisation. All are seeded,
+//! grid, random, generational evolution, regularized (aging) evolution (also Pareto-ranked),
+//! SMBO with a surrogate model and an acquisition search, Gaussian-process Bayesian
+//! optimisation, NSGA-II for several objectives and CMA-ES for numeric spaces. All are seeded,
 //! ask/tell, and save their state so a search resumes exactly after a crash.
 #![warn(missing_docs)]
 

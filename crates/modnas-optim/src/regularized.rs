@@ -292,3 +292,102 @@ pub fn register(reg: &mut OptimRegistry) -> Result<(), RegistryError> {
         },
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use modnas_core::param::{Domain, Value};
+
+    fn space() -> Arc<ParamSpace> {
+        let mut s = ParamSpace::new();
+        for i in 0..6 {
+            s.add(
+                &format!("e{i}"),
+                Domain::Categorical {
+                    choices: (0..5).map(Value::Int).collect(),
+                },
+            )
+            .unwrap();
+        }
+        Arc::new(s)
+    }
+
+    fn obs(number: u64, a: &Assignment) -> Observation {
+        let score = a.0.iter().filter(|v| **v == ParamValue::Choice(0)).count() as f64;
+        let lat = number as f64 % 7.0;
+        Observation {
+            number,
+            params: a.clone(),
+            score: Some(score),
+            scores: vec![Some(score), Some(-lat)],
+            metrics: [("latency".to_string(), lat)].into(),
+        }
+    }
+
+    use modnas_core::param::ParamValue;
+
+    /// Runs `trials` proposals one at a time; returns the optimizer and its history.
+    fn drive(args: &RegularizedArgs, trials: u64) -> (RegularizedEvolution, History) {
+        let mut o = RegularizedEvolution::new(space(), 5, args.clone());
+        let mut h = History::default();
+        for n in 0..trials {
+            let a = o.next(1).unwrap().remove(0);
+            let r = obs(n, &a);
+            o.step(std::slice::from_ref(&r)).unwrap();
+            h.proposed.push(a);
+            h.observed.push(r);
+        }
+        (o, h)
+    }
+
+    #[test]
+    fn state_stays_small_and_the_population_is_rebuilt() {
+        for args in [
+            RegularizedArgs {
+                population: 10,
+                sample: 3,
+                ..Default::default()
+            },
+            RegularizedArgs {
+                population: 10,
+                sample: 3,
+                pareto: true,
+                constraints: vec![Constraint {
+                    metric: "latency".into(),
+                    max: Some(4.0),
+                    min: None,
+                }],
+                ..Default::default()
+            },
+        ] {
+            let (short, _) = drive(&args, 12);
+            let (mut long, h) = drive(&args, 300);
+            // The same fields, whatever the run length (the population is not saved).
+            assert!(
+                long.state().len() <= short.state().len() + 8,
+                "{} vs {}",
+                long.state().len(),
+                short.state().len()
+            );
+            let mut resumed = RegularizedEvolution::new(space(), 99, args.clone());
+            resumed.restore(&long.state(), &h).unwrap();
+            assert_eq!(resumed.population.len(), 10);
+            assert_eq!(resumed.next(20).unwrap(), long.next(20).unwrap());
+        }
+    }
+
+    #[test]
+    fn states_saved_with_the_population_still_restore() {
+        let args = RegularizedArgs {
+            population: 10,
+            sample: 3,
+            ..Default::default()
+        };
+        let (mut o, h) = drive(&args, 30);
+        let mut old: serde_json::Value = serde_json::from_str(&o.state()).unwrap();
+        old["population"] = serde_json::json!([[[0, 1, 2, 3, 4, 0], 1.0]]);
+        let mut resumed = RegularizedEvolution::new(space(), 1, args);
+        resumed.restore(&old.to_string(), &h).unwrap();
+        assert_eq!(resumed.next(15).unwrap(), o.next(15).unwrap());
+    }
+}

@@ -206,3 +206,35 @@ fn cmaes_converges_on_real_valued_functions() {
         }
     }
 }
+
+#[test]
+fn bad_constraints_are_configuration_errors() {
+    let space = Arc::new(Zdt.space().unwrap());
+    for (spec, needle) in [
+        (
+            "{type: NSGA2, args: {constraints: [{metric: size, maximum: 4}]}}",
+            "maximum",
+        ),
+        (
+            "{type: ParetoRegularizedEvolution, args: {constraints: [{metric: size}]}}",
+            "`max` or `min`",
+        ),
+        ("{type: NSGA2, args: {crossover_prob: 2}}", "crossover_prob"),
+        ("{type: CmaEs, args: {sigma0: 0}}", "sigma0"),
+    ] {
+        let n = parse_str("test.yaml", &format!("optim: {spec}")).unwrap();
+        let e = ComponentSpec::parse(n.get("optim").unwrap(), "optim")
+            .and_then(|spec| {
+                modnas_optim::registry().build(
+                    &spec,
+                    &OptimContext {
+                        space: space.clone(),
+                        seed: 0,
+                    },
+                )
+            })
+            .err()
+            .unwrap_or_else(|| panic!("{spec} should be rejected"));
+        assert!(e.to_string().contains(needle), "{spec}: {e}");
+    }
+}

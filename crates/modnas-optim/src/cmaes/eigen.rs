@@ -2,6 +2,7 @@
 
 /// Eigenvalues and eigenvectors of the symmetric matrix `a` (row-major, `n × n`): `(values,
 /// vectors)` with eigenvector `k` in column `k` of `vectors` (`vectors[i][k]`).
+#[allow(clippy::needless_range_loop)] // index arithmetic over rows and columns
 pub fn symmetric_eigen(a: &[Vec<f64>]) -> (Vec<f64>, Vec<Vec<f64>>) {
     let n = a.len();
     let mut m: Vec<Vec<f64>> = a.to_vec();

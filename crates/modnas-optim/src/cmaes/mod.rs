@@ -279,6 +279,7 @@ impl CmaEs {
     }
 
     /// The end of a generation: new mean, paths, covariance, step size and choice frequencies.
+    #[allow(clippy::needless_range_loop)] // vector arithmetic over coordinates
     fn update(&mut self) {
         let n = self.numeric.len();
         let score = |k: usize, st: &State| st.scores[k].unwrap_or(f64::NEG_INFINITY);

@@ -237,10 +237,8 @@ impl Optimizer for Nsga2 {
                     self.random_proposed += 1;
                 }
                 a
-            } else if self.parents.is_empty() {
-                None // wait for the first generation's results
-            } else if space_exhausted(&self.space, &self.visited) {
-                None
+            } else if self.parents.is_empty() || space_exhausted(&self.space, &self.visited) {
+                None // wait for the first generation's results, or nothing is left
             } else {
                 self.child()
             };
