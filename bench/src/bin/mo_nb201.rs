@@ -28,6 +28,9 @@ use std::time::Instant;
 
 const BUDGETS: [usize; 3] = [50, 100, 200];
 
+/// One run's trials: values, observed accuracy and latency.
+type Run = Vec<(Assignment, f64, f64)>;
+
 /// Scales (mean accuracy, latency) to the unit square, larger is better on both axes.
 struct Scale {
     acc: (f64, f64),
@@ -50,9 +53,11 @@ impl Scale {
             }
         }
         let fold = |f: fn(&(f64, f64)) -> f64| {
-            pts.iter().map(f).fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), x| {
-                (lo.min(x), hi.max(x))
-            })
+            pts.iter()
+                .map(f)
+                .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), x| {
+                    (lo.min(x), hi.max(x))
+                })
         };
         let s = Scale {
             acc: fold(|p| p.0),
@@ -91,9 +96,7 @@ fn hypervolume(points: &[(f64, f64)]) -> f64 {
 
 /// Indices of the observed-non-dominated trials (observed: accuracy up, latency down).
 fn observed_front(obs: &[(f64, f64)]) -> Vec<usize> {
-    let dom = |a: (f64, f64), b: (f64, f64)| {
-        a.0 >= b.0 && a.1 <= b.1 && (a.0 > b.0 || a.1 < b.1)
-    };
+    let dom = |a: (f64, f64), b: (f64, f64)| a.0 >= b.0 && a.1 <= b.1 && (a.0 > b.0 || a.1 < b.1);
     (0..obs.len())
         .filter(|&i| !obs.iter().any(|&o| dom(o, obs[i])))
         .collect()
@@ -116,7 +119,7 @@ fn score_run(table: &Table, scale: &Scale, trials: &[(Assignment, f64, f64)]) ->
 }
 
 /// Optuna's runs from the JSON of `bench/mo_nb201.py`.
-fn optuna_runs(table: &Table, path: &str) -> Result<(String, f64, Vec<Vec<(Assignment, f64, f64)>>), String> {
+fn optuna_runs(table: &Table, path: &str) -> Result<(String, f64, Vec<Run>), String> {
     let text = std::fs::read_to_string(path).map_err(|e| format!("{path}: {e}"))?;
     let j: serde_json::Value = serde_json::from_str(&text).map_err(|e| format!("{path}: {e}"))?;
     let name = format!(
@@ -137,7 +140,10 @@ fn optuna_runs(table: &Table, path: &str) -> Result<(String, f64, Vec<Vec<(Assig
                 let v = Value::Str(v.as_str().ok_or("arch entries are strings")?.to_string());
                 a.push(p.domain.parse(&v)?);
             }
-            let acc = values.first().and_then(|v| v.as_f64()).ok_or("no accuracy")?;
+            let acc = values
+                .first()
+                .and_then(|v| v.as_f64())
+                .ok_or("no accuracy")?;
             let lat = values.get(1).and_then(|v| v.as_f64()).ok_or("no latency")?;
             trials.push((Assignment(a), acc, lat));
         }
@@ -163,7 +169,9 @@ fn two_objective_table(dir: &std::path::Path) -> Result<Arc<Table>, String> {
         .join("\n");
     let desc = dir.join("cifar10-two-objectives.yaml");
     std::fs::write(&desc, yaml).map_err(|e| e.to_string())?;
-    Table::load(&csv, &desc).map(Arc::new).map_err(|e| e.to_string())
+    Table::load(&csv, &desc)
+        .map(Arc::new)
+        .map_err(|e| e.to_string())
 }
 
 fn main() {
@@ -207,8 +215,14 @@ fn main() {
     );
     let algorithms: Vec<(&str, &str)> = vec![
         ("random search", "RandomSearch"),
-        ("NSGA-II (population 50)", "{type: NSGA2, args: {population: 50}}"),
-        ("NSGA-II (population 20)", "{type: NSGA2, args: {population: 20}}"),
+        (
+            "NSGA-II (population 50)",
+            "{type: NSGA2, args: {population: 50}}",
+        ),
+        (
+            "NSGA-II (population 20)",
+            "{type: NSGA2, args: {population: 20}}",
+        ),
         (
             "Pareto RE (P=50, S=10)",
             "{type: ParetoRegularizedEvolution, args: {population: 50, sample: 10}}",
@@ -225,7 +239,7 @@ fn main() {
         for seed in 0..seeds as u64 {
             let trials = run_search(&table, spec, seed, 200, Box::new(MemoryJournal::new()))
                 .unwrap_or_else(|e| panic!("{name}: {e}"));
-            let t: Vec<(Assignment, f64, f64)> = trials
+            let t: Run = trials
                 .iter()
                 .map(|t| (t.params.clone(), t.metrics["val_acc"], t.metrics["latency"]))
                 .collect();
@@ -237,7 +251,11 @@ fn main() {
     if let Some(path) = &optuna {
         match optuna_runs(&table, path) {
             Ok((name, per_trial, runs)) => {
-                let hv = runs.iter().take(seeds).map(|t| score_run(&table, &scale, t)).collect();
+                let hv = runs
+                    .iter()
+                    .take(seeds)
+                    .map(|t| score_run(&table, &scale, t))
+                    .collect();
                 rows.push((name, per_trial, hv));
             }
             Err(e) => {
@@ -289,6 +307,9 @@ mod tests {
         assert_eq!(hypervolume(&[(1.0, 1.0)]), 1.0);
         // (0.5, 1) and (1, 0.5): 0.5 + 0.5 · 0.5.
         assert!((hypervolume(&[(0.5, 1.0), (1.0, 0.5), (0.4, 0.4)]) - 0.75).abs() < 1e-12);
-        assert_eq!(observed_front(&[(1.0, 2.0), (1.0, 3.0), (2.0, 3.0)]), vec![0, 2]);
+        assert_eq!(
+            observed_front(&[(1.0, 2.0), (1.0, 3.0), (2.0, 3.0)]),
+            vec![0, 2]
+        );
     }
 }

@@ -182,19 +182,39 @@ impl RegularizedEvolution {
             })?,
         };
         let parent = pop[parent_idx].params.clone();
-        let mut child = mutate_one(&self.space, &mut self.rng, &parent, self.args.float_sigma);
-        if self.args.avoid_duplicates {
-            let mut tries = 0;
-            while self.visited.contains(&child) && tries < 100 {
-                child = mutate_one(&self.space, &mut self.rng, &parent, self.args.float_sigma);
-                tries += 1;
-            }
-            if self.visited.contains(&child) {
-                return sample_unvisited(&self.space, &mut self.rng, &self.visited);
-            }
-        }
-        Some(child)
+        let (space, sigma) = (&self.space, self.args.float_sigma);
+        fresh(
+            space,
+            &mut self.rng,
+            &self.visited,
+            self.args.avoid_duplicates,
+            |rng| mutate_one(space, rng, &parent, sigma),
+        )
     }
+}
+
+/// A new point from `draw`: drawn again (up to 100 times) while it was already proposed, then
+/// a random point not yet proposed (`None` when a finite space is exhausted). Without
+/// `avoid_duplicates`, the first draw.
+pub(crate) fn fresh(
+    space: &ParamSpace,
+    rng: &mut Rng,
+    visited: &Visited,
+    avoid_duplicates: bool,
+    mut draw: impl FnMut(&mut Rng) -> Assignment,
+) -> Option<Assignment> {
+    let mut child = draw(rng);
+    if avoid_duplicates {
+        let mut tries = 0;
+        while visited.contains(&child) && tries < 100 {
+            child = draw(rng);
+            tries += 1;
+        }
+        if visited.contains(&child) {
+            return sample_unvisited(space, rng, visited);
+        }
+    }
+    Some(child)
 }
 
 impl Optimizer for RegularizedEvolution {

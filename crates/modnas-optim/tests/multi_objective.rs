@@ -238,3 +238,85 @@ fn bad_constraints_are_configuration_errors() {
         assert!(e.to_string().contains(needle), "{spec}: {e}");
     }
 }
+
+/// Random search that records the observations it is told.
+struct Recorder {
+    inner: Box<dyn modnas_core::optimizer::Optimizer>,
+    seen: Arc<std::sync::Mutex<Vec<modnas_core::trial::Observation>>>,
+}
+
+impl modnas_core::optimizer::Optimizer for Recorder {
+    fn next(&mut self, n: usize) -> Result<Vec<Assignment>, modnas_core::optimizer::OptimError> {
+        self.inner.next(n)
+    }
+    fn step(
+        &mut self,
+        results: &[modnas_core::trial::Observation],
+    ) -> Result<(), modnas_core::optimizer::OptimError> {
+        self.seen.lock().unwrap().extend_from_slice(results);
+        self.inner.step(results)
+    }
+    fn state(&self) -> String {
+        self.inner.state()
+    }
+    fn restore(
+        &mut self,
+        state: &str,
+        history: &modnas_core::optimizer::History,
+    ) -> Result<(), modnas_core::optimizer::OptimError> {
+        self.inner.restore(state, history)
+    }
+}
+
+#[test]
+fn observations_carry_every_objective_score() {
+    let est: Arc<dyn Estimator> = Arc::new(Zdt);
+    let space = Arc::new(est.space().unwrap());
+    let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let inner = modnas_optim::registry()
+        .build(
+            &ComponentSpec::parse(
+                parse_str("t.yaml", "optim: RandomSearch")
+                    .unwrap()
+                    .get("optim")
+                    .unwrap(),
+                "optim",
+            )
+            .unwrap(),
+            &OptimContext {
+                space: space.clone(),
+                seed: 1,
+            },
+        )
+        .unwrap();
+    let mut s = Search {
+        space,
+        objectives: Objectives(vec![Objective::maximize("size"), Objective::minimize("f2")]),
+        optimizer: Box::new(Recorder {
+            inner,
+            seen: seen.clone(),
+        }),
+        estimator: est,
+        journal: Box::new(MemoryJournal::new()),
+        derived: vec![],
+        stop: StopCriteria {
+            max_trials: Some(10),
+            ..Default::default()
+        },
+        parallel: 1,
+        seed: 1,
+        callbacks: vec![],
+        interrupt: Arc::new(AtomicBool::new(false)),
+        run_dir: None,
+        worker: "test".into(),
+        max_attempts: 3,
+    };
+    s.run().unwrap();
+    let seen = seen.lock().unwrap();
+    assert_eq!(seen.len(), 10);
+    for o in seen.iter() {
+        let (size, f2) = (o.metrics["size"], o.metrics["f2"]);
+        assert_eq!(o.scores, vec![Some(size), Some(-f2)]);
+        assert_eq!(o.score, Some(size));
+    }
+}

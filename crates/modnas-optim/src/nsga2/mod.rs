@@ -16,6 +16,7 @@ pub mod constraint;
 pub mod pareto;
 pub mod variation;
 
+use crate::regularized::fresh;
 use crate::support::{Visited, from_state, sample_unvisited, space_exhausted, to_state};
 use constraint::{Constraint, check_constraints};
 use modnas_core::optimizer::{History, OptimContext, OptimError, OptimRegistry, Optimizer};
@@ -157,16 +158,7 @@ impl Nsga2 {
         &self.parents
     }
 
-    fn tournament(&mut self) -> usize {
-        let n = self.parents.len();
-        let a = self.rng.random_range(0..n);
-        let b = self.rng.random_range(0..n);
-        if self.ranking.cmp(a, b).is_le() { a } else { b }
-    }
-
-    fn vary(&mut self) -> Assignment {
-        let p1 = self.tournament();
-        let p2 = self.tournament();
+    fn child(&mut self) -> Option<Assignment> {
         let d = self
             .space
             .params()
@@ -175,39 +167,35 @@ impl Nsga2 {
             .count()
             .max(1);
         let pm = self.args.mutation_prob.unwrap_or(1.0 / d as f64);
-        let child = if self.rng.random_bool(self.args.crossover_prob) {
-            variation::crossover(
-                &self.space,
-                &mut self.rng,
-                &self.parents[p1].0,
-                &self.parents[p2].0,
-                self.args.eta_crossover,
-            )
-        } else {
-            self.parents[p1].0.clone()
+        let (space, args, parents, ranking) =
+            (&self.space, &self.args, &self.parents, &self.ranking);
+        let tournament = |rng: &mut Rng| {
+            let a = rng.random_range(0..parents.len());
+            let b = rng.random_range(0..parents.len());
+            if ranking.cmp(a, b).is_le() { a } else { b }
         };
-        variation::mutate(
-            &self.space,
+        fresh(
+            space,
             &mut self.rng,
-            &child,
-            pm,
-            self.args.eta_mutation,
+            &self.visited,
+            args.avoid_duplicates,
+            |rng| {
+                let p1 = tournament(rng);
+                let p2 = tournament(rng);
+                let child = if rng.random_bool(args.crossover_prob) {
+                    variation::crossover(
+                        space,
+                        rng,
+                        &parents[p1].0,
+                        &parents[p2].0,
+                        args.eta_crossover,
+                    )
+                } else {
+                    parents[p1].0.clone()
+                };
+                variation::mutate(space, rng, &child, pm, args.eta_mutation)
+            },
         )
-    }
-
-    fn child(&mut self) -> Option<Assignment> {
-        let mut c = self.vary();
-        if self.args.avoid_duplicates {
-            let mut tries = 0;
-            while self.visited.contains(&c) && tries < 100 {
-                c = self.vary();
-                tries += 1;
-            }
-            if self.visited.contains(&c) {
-                return sample_unvisited(&self.space, &mut self.rng, &self.visited);
-            }
-        }
-        Some(c)
     }
 
     fn learn(&mut self, r: &Observation) {
