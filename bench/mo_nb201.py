@@ -5,6 +5,8 @@ validation accuracy (latency is the same for every seed). Writes every run's tri
 the Rust program, which scores Optuna's runs and its own with one hypervolume routine:
 
     python bench/mo_nb201.py --seeds 50 --trials 200 --out bench/results/mo_nb201_optuna.json
+
+With `--max-latency S`, trials slower than S seconds are infeasible (`constraints_func`).
 """
 import argparse
 import csv
@@ -27,15 +29,24 @@ def load_table(path):
     return table
 
 
-def run(table, trials, seed, population):
+def run(table, trials, seed, population, max_latency):
     rng = random.Random(seed)
 
     def objective(trial):
         key = tuple(trial.suggest_categorical(e, OPS) for e in EDGES)
         runs = table[key]
-        return runs[rng.randrange(len(runs))]
+        acc, lat = runs[rng.randrange(len(runs))]
+        trial.set_user_attr("latency", lat)
+        return acc, lat
 
-    sampler = optuna.samplers.NSGAIISampler(seed=seed, population_size=population)
+    constraints = None
+    if max_latency is not None:
+        def constraints(trial):
+            return [trial.user_attrs["latency"] - max_latency]
+
+    sampler = optuna.samplers.NSGAIISampler(
+        seed=seed, population_size=population, constraints_func=constraints
+    )
     study = optuna.create_study(directions=["maximize", "minimize"], sampler=sampler)
     start = time.perf_counter()
     study.optimize(objective, n_trials=trials)
@@ -52,6 +63,7 @@ def main():
     ap.add_argument("--seeds", type=int, default=50)
     ap.add_argument("--trials", type=int, default=200)
     ap.add_argument("--population", type=int, default=50)
+    ap.add_argument("--max-latency", type=float, default=None)
     ap.add_argument("--table", default="data/nasbench201/cifar10.csv")
     ap.add_argument("--out", required=True)
     a = ap.parse_args()
@@ -60,12 +72,13 @@ def main():
     runs = []
     total = 0.0
     for seed in range(a.seeds):
-        rows, secs = run(table, a.trials, seed, a.population)
+        rows, secs = run(table, a.trials, seed, a.population, a.max_latency)
         total += secs
         runs.append({"seed": seed, "trials": rows})
     out = {
         "framework": f"optuna {optuna.__version__}",
         "sampler": f"NSGAIISampler(population_size={a.population})",
+        "max_latency": a.max_latency,
         "seconds_per_trial": total / (a.seeds * a.trials),
         "runs": runs,
     }

@@ -15,6 +15,10 @@
 //!     --optuna bench/results/mo_nb201_optuna.json
 //! ```
 //!
+//! With `--max-latency S` (and the same option to the Python script) every modnas optimizer but
+//! random search gets `constraints: [{metric: latency, max: S}]`, Optuna a `constraints_func`,
+//! and only feasible trials count towards the hypervolume.
+//!
 //! Budgets 50, 100 and 200 are prefixes of one 200-trial run per seed (no algorithm here knows
 //! its budget). Optuna's runs are read from the JSON the Python script writes and scored by the
 //! same routine.
@@ -30,6 +34,10 @@ const BUDGETS: [usize; 3] = [50, 100, 200];
 
 /// One run's trials: values, observed accuracy and latency.
 type Run = Vec<(Assignment, f64, f64)>;
+
+/// One algorithm's results: name, seconds per trial, hypervolumes per run and budget, feasible
+/// fraction per run.
+type Row = (String, f64, Vec<[f64; 3]>, Vec<f64>);
 
 /// Scales (mean accuracy, latency) to the unit square, larger is better on both axes.
 struct Scale {
@@ -102,10 +110,23 @@ fn observed_front(obs: &[(f64, f64)]) -> Vec<usize> {
         .collect()
 }
 
-/// The run's hypervolume at each budget: observed front, scored at seed-means.
-fn score_run(table: &Table, scale: &Scale, trials: &[(Assignment, f64, f64)]) -> [f64; 3] {
-    BUDGETS.map(|b| {
-        let t = &trials[..b.min(trials.len())];
+/// The run's hypervolume at each budget: observed front of the feasible trials (latency at
+/// most `max_latency`), scored at seed-means; and the feasible fraction of trials 101–200.
+fn score_run(
+    table: &Table,
+    scale: &Scale,
+    trials: &[(Assignment, f64, f64)],
+    max_latency: f64,
+) -> ([f64; 3], f64) {
+    let late = trials.get(100..).unwrap_or_default();
+    let feasible =
+        late.iter().filter(|t| t.2 <= max_latency).count() as f64 / late.len().max(1) as f64;
+    let hv = BUDGETS.map(|b| {
+        let t: Run = trials[..b.min(trials.len())]
+            .iter()
+            .filter(|t| t.2 <= max_latency)
+            .cloned()
+            .collect();
         let obs: Vec<(f64, f64)> = t.iter().map(|(_, a, l)| (*a, *l)).collect();
         let pts: Vec<(f64, f64)> = observed_front(&obs)
             .into_iter()
@@ -115,7 +136,8 @@ fn score_run(table: &Table, scale: &Scale, trials: &[(Assignment, f64, f64)]) ->
             })
             .collect();
         hypervolume(&pts)
-    })
+    });
+    (hv, feasible)
 }
 
 /// Optuna's runs from the JSON of `bench/mo_nb201.py`.
@@ -177,13 +199,17 @@ fn two_objective_table(dir: &std::path::Path) -> Result<Arc<Table>, String> {
 fn main() {
     let mut seeds = 50usize;
     let mut optuna: Option<String> = None;
+    let mut max_latency: Option<f64> = None;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
             "--seeds" => seeds = args.next().and_then(|s| s.parse().ok()).unwrap_or(seeds),
             "--optuna" => optuna = args.next(),
+            "--max-latency" => max_latency = args.next().and_then(|s| s.parse().ok()),
             _ => {
-                eprintln!("usage: mo_nb201 [--seeds N] [--optuna FILE.json]");
+                eprintln!(
+                    "usage: mo_nb201 [--seeds N] [--optuna FILE.json] [--max-latency SECONDS]"
+                );
                 std::process::exit(2);
             }
         }
@@ -201,10 +227,24 @@ fn main() {
         }
     };
     let (scale, all) = Scale::of(&table);
+    let max_lat = max_latency.unwrap_or(f64::INFINITY);
+    let lat_ok = scale.unit(scale.acc.0, max_lat).1;
     let front: Vec<(f64, f64)> = {
-        let neg: Vec<(f64, f64)> = all.iter().map(|&(x, y)| (x, -y)).collect();
-        observed_front(&neg).into_iter().map(|i| all[i]).collect()
+        let neg: Vec<(f64, f64)> = all
+            .iter()
+            .filter(|p| max_latency.is_none() || p.1 >= lat_ok)
+            .map(|&(x, y)| (x, -y))
+            .collect();
+        observed_front(&neg)
+            .into_iter()
+            .map(|i| (neg[i].0, -neg[i].1))
+            .collect()
     };
+    if let Some(m) = max_latency {
+        println!(
+            "constraint: latency ≤ {m} (modnas: `constraints: [{{metric: latency, max: {m}}}]`)"
+        );
+    }
     println!(
         "NAS-Bench-201 CIFAR-10: val_acc (max, one random seed per trial) vs latency (min); {seeds} search seeds"
     );
@@ -232,31 +272,39 @@ fn main() {
             "{type: ParetoRegularizedEvolution, args: {population: 20, sample: 5}}",
         ),
     ];
-    let mut rows: Vec<(String, f64, Vec<[f64; 3]>)> = Vec::new();
+    let mut rows: Vec<Row> = Vec::new();
     for (name, spec) in &algorithms {
+        let spec = match (max_latency, spec.strip_suffix("}}")) {
+            (Some(m), Some(head)) => {
+                format!("{head}, constraints: [{{metric: latency, max: {m}}}]}}}}")
+            }
+            _ => spec.to_string(),
+        };
         let start = Instant::now();
-        let mut hv = Vec::new();
+        let (mut hv, mut feasible) = (Vec::new(), Vec::new());
         for seed in 0..seeds as u64 {
-            let trials = run_search(&table, spec, seed, 200, Box::new(MemoryJournal::new()))
+            let trials = run_search(&table, &spec, seed, 200, Box::new(MemoryJournal::new()))
                 .unwrap_or_else(|e| panic!("{name}: {e}"));
             let t: Run = trials
                 .iter()
                 .map(|t| (t.params.clone(), t.metrics["val_acc"], t.metrics["latency"]))
                 .collect();
-            hv.push(score_run(&table, &scale, &t));
+            let (h, f) = score_run(&table, &scale, &t, max_lat);
+            hv.push(h);
+            feasible.push(f);
         }
         let per_trial = start.elapsed().as_secs_f64() / (seeds * 200) as f64;
-        rows.push((name.to_string(), per_trial, hv));
+        rows.push((name.to_string(), per_trial, hv, feasible));
     }
     if let Some(path) = &optuna {
         match optuna_runs(&table, path) {
             Ok((name, per_trial, runs)) => {
-                let hv = runs
+                let (hv, feasible) = runs
                     .iter()
                     .take(seeds)
-                    .map(|t| score_run(&table, &scale, t))
-                    .collect();
-                rows.push((name, per_trial, hv));
+                    .map(|t| score_run(&table, &scale, t, max_lat))
+                    .unzip();
+                rows.push((name, per_trial, hv, feasible));
             }
             Err(e) => {
                 eprintln!("error: {e}");
@@ -264,9 +312,11 @@ fn main() {
             }
         }
     }
-    println!("| algorithm | runs | time per trial | HV @50 | HV @100 | HV @200 |");
-    println!("|---|---|---|---|---|---|");
-    for (name, per_trial, hv) in &rows {
+    println!(
+        "| algorithm | runs | time per trial | HV @50 | HV @100 | HV @200 | feasible, trials 101–200 |"
+    );
+    println!("|---|---|---|---|---|---|---|");
+    for (name, per_trial, hv, feasible) in &rows {
         let cells: Vec<String> = (0..3)
             .map(|k| {
                 let v: Vec<f64> = hv.iter().map(|r| r[k]).collect();
@@ -275,18 +325,19 @@ fn main() {
             })
             .collect();
         println!(
-            "| {name} | {} | {:.0} µs | {} |",
+            "| {name} | {} | {:.0} µs | {} | {:.0}% |",
             hv.len(),
             per_trial * 1e6,
-            cells.join(" | ")
+            cells.join(" | "),
+            100.0 * mean_std(feasible).0
         );
     }
     if optuna.is_some() {
-        let (oname, _, ohv) = rows.last().expect("optuna row");
+        let (oname, _, ohv, _) = rows.last().expect("optuna row");
         println!("\nMann–Whitney against {oname} (one-sided p of each direction):\n");
         println!("| algorithm | budget | P(beats) | p (better) | p (worse) |");
         println!("|---|---|---|---|---|");
-        for (name, _, hv) in &rows[..rows.len() - 1] {
+        for (name, _, hv, _) in &rows[..rows.len() - 1] {
             for (k, b) in BUDGETS.iter().enumerate() {
                 let a: Vec<f64> = hv.iter().map(|r| r[k]).collect();
                 let o: Vec<f64> = ohv.iter().map(|r| r[k]).collect();
