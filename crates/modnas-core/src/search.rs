@@ -188,14 +188,17 @@ impl Tracker {
 }
 
 fn observation(t: &Trial, objectives: &Objectives) -> Observation {
+    let complete = t.state == TrialState::Complete;
+    let scores: Vec<Option<f64>> = objectives
+        .0
+        .iter()
+        .map(|o| o.score(&t.metrics).filter(|_| complete))
+        .collect();
     Observation {
         number: t.number,
         params: t.params.clone(),
-        score: if t.state == TrialState::Complete {
-            objectives.primary().score(&t.metrics)
-        } else {
-            None
-        },
+        score: scores.first().copied().flatten(),
+        scores,
         metrics: t.metrics.clone(),
     }
 }

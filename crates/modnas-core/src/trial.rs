@@ -230,8 +230,24 @@ pub struct Observation {
     pub params: Assignment,
     /// Primary objective as a score (larger is better); `None` for a failed trial.
     pub score: Option<f64>,
+    /// Every objective as a score (larger is better), in objective order (the first is
+    /// [`Observation::score`]); `None` where a metric is missing or the trial failed. Empty
+    /// when the caller knows only the primary score: use [`Observation::objective_scores`].
+    pub scores: Vec<Option<f64>>,
     /// All metrics.
     pub metrics: Metrics,
+}
+
+impl Observation {
+    /// The scores of all objectives: [`Observation::scores`], or the primary score alone when
+    /// that is empty.
+    pub fn objective_scores(&self) -> std::borrow::Cow<'_, [Option<f64>]> {
+        if self.scores.is_empty() {
+            std::borrow::Cow::Owned(vec![self.score])
+        } else {
+            std::borrow::Cow::Borrowed(&self.scores)
+        }
+    }
 }
 
 #[cfg(test)]
