@@ -17,8 +17,8 @@
 pub use crate::op::SlotSpec;
 
 use crate::op::Op;
-use std::collections::BTreeMap;
 use std::any::Any;
+use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::{Arc, Mutex};
 use tch::Tensor;

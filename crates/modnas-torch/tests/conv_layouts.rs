@@ -137,12 +137,13 @@ fn every_conv_shape_agrees_between_channels_last_and_nchw() {
 ///
 /// - The channels-last network in double precision (no oneDNN kernels, so no rounding of their
 ///   own) must agree to 1e-9 in every block: the layout handling is exact.
-/// - The channels-last network in single precision (oneDNN's kernels) must agree to 1e-1, or four
-///   times the single-precision NCHW deviation where that is larger. Small-width blocks with four
-///   images of 1×1 or 2×2 pixels are ill-conditioned (batch norm over a handful of nearly equal
-///   values), so a few blocks round to about 1e-1 relative in *either* layout; the per-convolution
-///   check above is the tight check of the kernels, and this one catches a kernel that is wrong
-///   inside a real network, which is off by the order of the gradient itself.
+/// - The channels-last network in single precision (oneDNN's kernels) must agree to 1e-2, or to
+///   four times the gradient's measured conditioning where that is larger: small-width blocks
+///   with four images of 1×1 or 2×2 pixels are ill-conditioned (batch norm over a handful of
+///   nearly equal values). There an exact double-precision gradient moves by up to about 1e-1
+///   when the input moves by 1e-6, so any single-precision computation of it is that far off, in
+///   either layout. The per-convolution check above is the tight check of the kernels; this one
+///   catches a kernel that is wrong inside a real network.
 ///
 /// Under `ONEDNN_MAX_CPU_ISA` (the re-run on AVX2 kernels) only the single-precision part runs.
 #[test]
@@ -159,7 +160,10 @@ fn every_backbone_agrees_between_channels_last_and_nchw() {
         if exact {
             let (y, g) = gradients(&double(build()), &x64, &r64, Kind::Double);
             let err = rel_err(&y, &y64);
-            assert!(err < 1e-9, "{name}: double-precision logits differ by {err:.2e}");
+            assert!(
+                err < 1e-9,
+                "{name}: double-precision logits differ by {err:.2e}"
+            );
             for (i, err) in deviations(&g, &g64).into_iter().enumerate() {
                 assert!(
                     err < 1e-9,
@@ -173,22 +177,20 @@ fn every_backbone_agrees_between_channels_last_and_nchw() {
         let err = rel_err(&y, &y64);
         assert!(err < 1e-2, "{name}: logits differ by {err:.2e}");
         let rounding = deviations(&g32, &g64);
-        let errs = deviations(&g, &g64);
-        let worst = (0..errs.len()).max_by(|&a, &b| errs[a].total_cmp(&errs[b]));
-        if let Some(w) = worst {
-            println!(
-                "{name}: worst single-precision deviation {:.2e} (NCHW {:.2e}) at {}",
-                errs[w],
-                rounding[w],
-                param_name(&fast, w)
-            );
-        }
-        for (i, err) in errs.into_iter().enumerate() {
+        // How far the exact gradients move when the input moves by about eight single-precision
+        // rounding units: a gradient that moves far is ill-conditioned, and any single-precision
+        // computation of it is that far off, whatever the layout.
+        let xp = &x64 * (Tensor::randn_like(&x64) * 1e-6 + 1.0);
+        let (_, gp) = gradients(&double(nchw(build())), &xp, &r64, Kind::Double);
+        let sensitivity = deviations(&gp, &g64);
+        for (i, err) in deviations(&g, &g64).into_iter().enumerate() {
+            let allowed = 1e-2_f64.max(4.0 * rounding[i]).max(4.0 * sensitivity[i]);
             assert!(
-                err < 1e-1_f64.max(4.0 * rounding[i]),
-                "{name}: the gradient of {} differs between layouts by {err:.2e} (single-precision NCHW: {:.2e})",
+                err < allowed,
+                "{name}: the gradient of {} differs between layouts by {err:.2e} (single-precision NCHW: {:.2e}; sensitivity to input rounding: {:.2e})",
                 param_name(&fast, i),
-                rounding[i]
+                rounding[i],
+                sensitivity[i]
             );
         }
     }
@@ -214,7 +216,12 @@ fn serial() -> std::sync::MutexGuard<'static, ()> {
 type Builder = Box<dyn Fn() -> Model>;
 
 /// The backbone at its small test widths and a builder of identical softmax-sum supernets.
-fn supernet(name: &str) -> (std::sync::Arc<dyn modnas_torch::backbones::Backbone>, Builder) {
+fn supernet(
+    name: &str,
+) -> (
+    std::sync::Arc<dyn modnas_torch::backbones::Backbone>,
+    Builder,
+) {
     let bb: std::sync::Arc<dyn modnas_torch::backbones::Backbone> = backbone(&format!(
         "{{type: {name}, args: {}}}",
         common::small_args(name)
@@ -251,13 +258,12 @@ fn double(mut m: Model) -> Model {
     m
 }
 
-/// A batch of inputs and the random weights of the logits in the loss.
+/// A batch of four inputs and the random weights of the logits in the loss.
 fn inputs(bb: &dyn modnas_torch::backbones::Backbone) -> (Tensor, Tensor) {
     let s = bb.input_shape();
-    let n: i64 = std::env::var("LAYOUT_BATCH").ok().and_then(|v| v.parse().ok()).unwrap_or(4);
     tch::manual_seed(11);
-    let x = Tensor::randn([n, s[0], s[1], s[2]], (Kind::Float, Device::Cpu));
-    let r = Tensor::randn([n, bb.n_classes()], (Kind::Float, Device::Cpu));
+    let x = Tensor::randn([4, s[0], s[1], s[2]], (Kind::Float, Device::Cpu));
+    let r = Tensor::randn([4, bb.n_classes()], (Kind::Float, Device::Cpu));
     (x, r)
 }
 
