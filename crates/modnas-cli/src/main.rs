@@ -181,16 +181,39 @@ fn resume_seed(root: &Node, default_name: &str, flags: &RunFlags) -> Option<u64>
 }
 
 fn run_config(root: Node, default_name: &str, flags: &RunFlags) -> Result<(), CliError> {
-    let regs = registries::Registries::all();
+    run_search(
+        root,
+        default_name,
+        flags,
+        &registries::Registries::all(),
+        &[],
+        None,
+    )
+}
+
+/// Builds and runs a search; `other_keys` are top-level keys read elsewhere, and
+/// `extra_identity` joins the run's identity (both for searches over networks).
+fn run_search(
+    root: Node,
+    default_name: &str,
+    flags: &RunFlags,
+    regs: &registries::Registries,
+    other_keys: &[&'static str],
+    extra_identity: Option<(&str, serde_json::Value)>,
+) -> Result<(), CliError> {
     let stored = resume_seed(&root, default_name, flags);
-    let plan = plan::build(
+    let mut plan = plan::build(
         &root,
-        &regs,
+        regs,
+        other_keys,
         default_name,
         flags.name.as_deref(),
         flags.seed,
         stored,
     )?;
+    if let (Some((k, v)), Some(m)) = (extra_identity, plan.identity.as_object_mut()) {
+        m.insert(k.to_string(), v);
+    }
     let opts = run::RunOptions {
         runs_dir: flags.runs_dir.clone(),
         fresh: flags.fresh,
@@ -205,6 +228,10 @@ fn search(a: &SearchArgs) -> Result<(), CliError> {
     let root = config::load(&files, &a.run.overrides, "search")?;
     let name = plan::name_from_file(&a.configs[0]);
     if root.get("model").is_some() {
+        #[cfg(feature = "torch")]
+        if torch_run::is_candidate_search(&root) {
+            return torch_run::candidate_search(root, &name, &a.run);
+        }
         return tensor_run(root, &name, &a.run, None, &files);
     }
     run_config(root, &name, &a.run)

@@ -200,15 +200,20 @@ pub fn check_name(name: &str) -> Result<(), String> {
 
 /// Builds a plan. `default_name` is used when neither `--name` nor `name:` is given; `seed`
 /// overrides the configuration's seed; `base_dir` resolves relative paths given on the command line.
+/// `other_keys` are top-level keys that are read elsewhere (the network of a search over networks).
 pub fn build(
     root: &Node,
     regs: &Registries,
+    other_keys: &[&'static str],
     default_name: &str,
     cli_name: Option<&str>,
     seed: Option<u64>,
     stored_seed: Option<u64>,
 ) -> Result<Plan, ConfigError> {
     let mut f = Fields::new(root, "")?;
+    for k in other_keys {
+        f.allow(k);
+    }
     let cfg_name: Option<String> = f.opt("name")?;
     let cfg_seed: Option<u64> = f.opt("seed")?;
     let space_node = f.raw("space");

@@ -15,12 +15,16 @@ pub struct Registries {
 }
 
 impl Registries {
-    /// All registries, filled.
+    /// All registries, filled; the network estimators (`SubNet`, `SPOS`) then need a `model:`
+    /// and fail to build without one (see [`Registries::for_network`]).
     pub fn all() -> Self {
         let mut optim = modnas_core::optimizer::new_registry();
         modnas_optim::register_all(&mut optim).expect("optimizer names are unique");
         let mut estim = modnas_core::estimator::new_registry();
         modnas_bench::register_all(&mut estim).expect("estimator names are unique");
+        #[cfg(feature = "torch")]
+        modnas_torch::candidates::register_all(&mut estim, None)
+            .expect("estimator names are unique");
         let mut metric = modnas_core::metric::new_registry();
         modnas_core::metric::register_all(&mut metric).expect("metric names are unique");
         Registries {
@@ -28,5 +32,19 @@ impl Registries {
             estim,
             metric,
         }
+    }
+}
+
+#[cfg(feature = "torch")]
+impl Registries {
+    /// All registries, with the network estimators evaluating candidates of `net`.
+    pub fn for_network(net: std::sync::Arc<modnas_torch::setup::NetworkSetup>) -> Self {
+        let mut r = Registries::all();
+        let mut estim = modnas_core::estimator::new_registry();
+        modnas_bench::register_all(&mut estim).expect("estimator names are unique");
+        modnas_torch::candidates::register_all(&mut estim, Some(net))
+            .expect("estimator names are unique");
+        r.estim = estim;
+        r
     }
 }

@@ -266,3 +266,37 @@ pub fn load_arch(path: &Path) -> Result<ArchChoice, CliError> {
     }
     Ok(ArchChoice::Given(routine::load_arch_desc(path)?))
 }
+
+/// Whether a configuration with a `model:` is a discrete search over the network: its
+/// estimator evaluates candidate networks (`SubNet`, `SPOS`), proposed by any optimizer.
+pub fn is_candidate_search(root: &Node) -> bool {
+    let Some(e) = root.get("estim") else {
+        return false;
+    };
+    let name = match e.as_str() {
+        Some(s) => Some(s.to_string()),
+        None => e.get("type").and_then(|t| t.as_str().map(str::to_string)),
+    };
+    let mut reg = modnas_core::estimator::new_registry();
+    modnas_torch::candidates::register_all(&mut reg, None).is_ok()
+        && name.is_some_and(|n| reg.get(&n).is_some())
+}
+
+/// Runs (or resumes) a discrete search over a network: the network half of the configuration
+/// (`model:`, `candidates:`, `data:`, `trainer:`…) defines the candidates, and the search runs
+/// as every other search does (journal, resume, report, `best.yaml`).
+pub fn candidate_search(root: Node, default_name: &str, flags: &RunFlags) -> Result<(), CliError> {
+    use modnas_torch::setup::{NETWORK_KEYS, NetworkSetup};
+    let mut f = modnas_core::config::Fields::new(&root, "")?;
+    let net = NetworkSetup::read(&mut f, &root, None)?;
+    let identity = net.identity();
+    let regs = crate::registries::Registries::for_network(std::sync::Arc::new(net));
+    crate::run_search(
+        root,
+        default_name,
+        flags,
+        &regs,
+        NETWORK_KEYS,
+        Some(("network", identity)),
+    )
+}

@@ -40,6 +40,8 @@ fn config(kind: &str, name: &str) -> String {
             "NasBench201" => nb.to_string(),
             "Synthetic" => "estim: {type: Synthetic, args: {function: hartmann6}}\nstop: {max_trials: 20}\n".to_string(),
             "External" => "space: {x: {low: 0.0, high: 1.0}}\nestim: {type: External, args: {command: [python3, quad.py, \"{x}\"]}}\nobjectives: [loss:min]\nstop: {max_trials: 5}\n".to_string(),
+            "SubNet" => format!("{TENSOR}{CONVNET}estim: {{type: SubNet, args: {{epochs: 1}}}}\nstop: {{max_trials: 2}}\n"),
+            "SPOS" => format!("{TENSOR}{CONVNET}optim: RegularizedEvolution\nestim: {{type: SPOS, args: {{epochs: 1, num_bn_batch: 1}}}}\nstop: {{max_trials: 3}}\n"),
             other => panic!("no test configuration for estimator {other}"),
         },
         "metrics" => format!("{nb}metrics: {{combined: {{type: {name}, args: {{terms: [{{metric: val_acc}}, {{metric: latency, base: 0.02, weight: -0.1}}]}}}}}}\nobjectives: [combined, latency:min]\n"),

@@ -9,6 +9,17 @@ use tch::{Kind, Tensor, nn};
 
 thread_local! {
     static CHANNELS_LAST: Cell<bool> = const { Cell::new(false) };
+    static BN_MOMENTUM: Cell<Option<f64>> = const { Cell::new(None) };
+}
+
+/// Runs `f` with every batch norm's running-statistics momentum set to `momentum` (batch-norm
+/// recalibration: momentum `1/(k+1)` on the `k`-th batch makes the running statistics the mean
+/// over the batches seen).
+pub fn with_bn_momentum<R>(momentum: f64, f: impl FnOnce() -> R) -> R {
+    let before = BN_MOMENTUM.with(|c| c.replace(Some(momentum)));
+    let r = f();
+    BN_MOMENTUM.with(|c| c.set(before));
+    r
 }
 
 /// Runs `f` with convolutions producing channels-last outputs (see [`Conv::forward`]).
@@ -222,7 +233,7 @@ impl BatchNorm {
             Some(&self.running_mean),
             Some(&self.running_var),
             train,
-            self.momentum,
+            self.momentum(),
             self.eps,
             false,
         )
@@ -246,7 +257,7 @@ impl BatchNorm {
             Some(&self.running_mean),
             Some(&self.running_var),
             train,
-            self.momentum,
+            self.momentum(),
             self.eps,
             false,
         )
@@ -254,6 +265,10 @@ impl BatchNorm {
 }
 
 impl BatchNorm {
+    fn momentum(&self) -> f64 {
+        BN_MOMENTUM.with(Cell::get).unwrap_or(self.momentum)
+    }
+
     fn count(&self) {
         if crate::counter::counting() {
             let n = self.weight.as_ref().map_or(0, |w| w.numel() as i64)

@@ -4,6 +4,7 @@
 //! backbones, data, training, supernet estimators and gradient-based optimizers, on libtorch.
 
 pub mod backbones;
+pub mod candidates;
 pub mod counter;
 pub mod dag;
 pub mod data;
@@ -15,5 +16,6 @@ pub mod model;
 pub mod op;
 pub mod ops;
 pub mod routine;
+pub mod setup;
 pub mod slot;
 pub mod train;

@@ -144,7 +144,8 @@ pub fn prune(dir: &Path, done: usize) -> Result<(), String> {
 }
 
 /// The epoch counts of the complete checkpoints in `dir`, ascending.
-fn available(dir: &Path) -> Vec<usize> {
+/// The epoch counts of the checkpoints in `dir`, ascending.
+pub fn available(dir: &Path) -> Vec<usize> {
     let mut v: Vec<usize> = std::fs::read_dir(dir)
         .into_iter()
         .flatten()

@@ -16,12 +16,13 @@
 pub mod checkpoint;
 pub mod estim;
 
-use crate::backbones::{self, Backbone, BackboneContext};
+use crate::backbones::Backbone;
 use crate::data::{DataArgs, Loader, Splits, load_splits};
 use crate::grad::{self, ArchContext, ArchOptimizer};
 use crate::mixed::MixKind;
 use crate::model::{ArchDesc, Conversion, Model, ModelOptions};
 use crate::ops::OpStyle;
+use crate::setup::NetworkSetup;
 use crate::train::{TrainArgs, weight_optimizer};
 use estim::{BatchProgress, EpochResult, EstimCtx, EstimRun, TorchEstim};
 use modnas_core::config::{ComponentSpec, ConfigError, Fields, Node, NodeKind, from_node};
@@ -100,10 +101,14 @@ pub fn is_torch_config(root: &Node) -> bool {
 }
 
 /// Reads an architecture description: a YAML/JSON file holding a map of slot → operation, or a
-/// `best.yaml` whose `arch:` holds it.
+/// `best.yaml` whose `arch:` (a gradient-based search) or `params:` (a discrete search over the
+/// network's slots) holds it.
 pub fn load_arch_desc(path: &Path) -> Result<ArchDesc, ConfigError> {
     let node = modnas_core::config::yaml::load_file(path)?;
-    let map = node.get("arch").unwrap_or(&node);
+    let map = node
+        .get("arch")
+        .or_else(|| node.get("params"))
+        .unwrap_or(&node);
     match map.to_json() {
         serde_json::Value::Object(m) if !m.is_empty() => Ok(m),
         _ => Err(ConfigError::at(
@@ -111,20 +116,6 @@ pub fn load_arch_desc(path: &Path) -> Result<ArchDesc, ConfigError> {
             "arch",
             "expected a map from slots to operations (or a best.yaml with an `arch:` map)",
         )),
-    }
-}
-
-fn device_from(s: &str) -> Result<Device, String> {
-    match s {
-        "cpu" => Ok(Device::Cpu),
-        "auto" => Ok(Device::cuda_if_available()),
-        "cuda" => Ok(Device::Cuda(0)),
-        other => match other.strip_prefix("cuda:").and_then(|i| i.parse().ok()) {
-            Some(i) => Ok(Device::Cuda(i)),
-            None => Err(format!(
-                "unknown device `{other}`; use cpu, cuda, cuda:N or auto"
-            )),
-        },
     }
 }
 
@@ -154,20 +145,11 @@ pub fn build_with(
     let mut f = Fields::new(root, "")?;
     let cfg_name: Option<String> = f.opt("name")?;
     let cfg_seed: Option<u64> = f.opt("seed")?;
-    let model_node = match network {
-        Some(_) => f.raw("model"),
-        None => Some(f.req_raw("model")?),
-    };
+    let net = NetworkSetup::read(&mut f, root, network)?;
     let mixed_node = f.raw("mixed_op");
-    let candidates: Option<Vec<String>> = f.opt("candidates")?;
-    let style: OpStyle = f.opt("ops")?.unwrap_or_default();
     let arch_desc_node = f.raw("arch_desc");
-    let data: DataArgs = f.opt("data")?.unwrap_or_default();
-    let train: TrainArgs = f.opt("trainer")?.unwrap_or_default();
     let optim_node = f.raw("optim");
     let estim_node = f.raw("estim");
-    let device: String = f.opt("device")?.unwrap_or_else(|| "auto".into());
-    let threads: Option<i32> = f.opt("threads")?;
     let journal = f.raw("journal").cloned();
     let report: bool = f.opt("report")?.unwrap_or(true);
     let macs_penalty: f64 = f.opt("macs_penalty")?.unwrap_or(0.0);
@@ -178,63 +160,23 @@ pub fn build_with(
             "`macs_penalty` must be a finite number ≥ 0 (per million MACs)",
         ));
     }
-    let init_from: Option<PathBuf> = f.opt::<PathBuf>("init_from")?.map(|p| {
-        root.get("init_from")
-            .map(|n| n.span.base_dir())
-            .unwrap_or_default()
-            .join(p)
-    });
     f.finish()?;
-    use modnas_core::registry::Args;
-    for (key, node, r) in [
-        ("data", root.get("data"), data.check()),
-        ("trainer", root.get("trainer"), train.check()),
-    ] {
-        if let Err((field, m)) = r {
-            let at = node.and_then(|n| n.get(&field)).or(node).unwrap_or(root);
-            return Err(ConfigError::at(at, &format!("{key}.{field}"), m));
-        }
-    }
     let name = cli_name
         .map(str::to_string)
         .or(cfg_name)
         .unwrap_or_else(|| default_name.to_string());
     let seed = seed.or(cfg_seed).or(stored_seed).unwrap_or(0);
-    let device = device_from(&device)
-        .map_err(|m| ConfigError::at(root.get("device").unwrap_or(root), "device", m))?;
-    if let Some(t) = threads.or(train.threads) {
-        if t < 1 {
-            return Err(ConfigError::at(
-                root.get("threads").unwrap_or(root),
-                "threads",
-                "`threads` must be at least 1",
-            ));
-        }
-        tch::set_num_threads(t);
-    }
-    if let Some(NodeKind::Seq(items)) = root.get("candidates").map(|n| &n.kind) {
-        for it in items {
-            if let Some(name) = it.as_str()
-                && !crate::ops::is_candidate_name(name)
-            {
-                let forms: Vec<&str> = crate::ops::catalogue::FORMS.iter().map(|f| f.0).collect();
-                return Err(ConfigError::unknown_name(
-                    "primitive",
-                    name,
-                    &forms,
-                    &crate::ops::catalogue::near_names(name),
-                )
-                .located(&it.span, "candidates"));
-            }
-        }
-    }
-    let backbone = match (network, model_node) {
-        (Some(b), _) => b,
-        (None, Some(m)) => {
-            backbones::registry().build(&ComponentSpec::parse(m, "model")?, &BackboneContext)?
-        }
-        (None, None) => return Err(ConfigError::at(root, "model", "give a `model:`")),
-    };
+    let NetworkSetup {
+        backbone,
+        model: model_json,
+        candidates,
+        style,
+        data,
+        data_base,
+        train,
+        device,
+        init_from,
+    } = net;
 
     // A fixed architecture from --arch or `arch_desc:`, else a search space.
     let arch = match (arch, arch_desc_node) {
@@ -322,7 +264,7 @@ pub fn build_with(
     }
     let identity = serde_json::json!({
         "seed": seed,
-        "model": model_node.map(Node::to_json).unwrap_or_else(|| serde_json::json!("user network")),
+        "model": model_json,
         "conversion": match &conversion { Conversion::Fixed(a) => serde_json::json!({"fixed": a}), Conversion::Mixed { kind, candidates } => serde_json::json!({"mixed": kind.name(), "candidates": candidates}) },
         "ops": serde_json::to_value(style).unwrap_or_default(),
         "data": serde_json::to_value(&data).unwrap_or_default(),
@@ -345,7 +287,7 @@ pub fn build_with(
         conversion,
         style,
         data,
-        data_base: root.span.base_dir(),
+        data_base,
         train,
         optim,
         estims,
