@@ -219,6 +219,7 @@ pub fn execute(plan: Plan, opts: &RunOptions) -> Result<(), CliError> {
         run_dir: Some(run_dir.clone()),
         worker,
         max_attempts: plan.max_attempts,
+        pruner: None,
     };
     let started = std::time::Instant::now();
     let outcome = search.run().map_err(|e| match e {
