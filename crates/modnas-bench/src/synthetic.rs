@@ -374,7 +374,10 @@ mod tests {
         let ev = s.evaluate(&ctx, &a(1.0)).unwrap();
         assert_eq!(*r.0.lock().unwrap(), vec![1, 2, 3]);
         assert_eq!(ev.cost, Some(3.0));
-        assert_eq!(ev.metrics["value"], learning_curve(&a(1.0), s.value(&a(1.0)), true, 3, 10));
+        assert_eq!(
+            ev.metrics["value"],
+            learning_curve(&a(1.0), s.value(&a(1.0)), true, 3, 10)
+        );
     }
 
     fn at(s: &Synthetic, xs: &[f64]) -> f64 {
