@@ -43,6 +43,11 @@ fn config(kind: &str, name: &str) -> String {
             other => panic!("no test configuration for estimator {other}"),
         },
         "metrics" => format!("{nb}metrics: {{combined: {{type: {name}, args: {{terms: [{{metric: val_acc}}, {{metric: latency, base: 0.02, weight: -0.1}}]}}}}}}\nobjectives: [combined, latency:min]\n"),
+        "pruners" => format!("estim: {{type: Synthetic, args: {{function: branin, steps: 9}}}}\nstop: {{max_trials: 20}}\nprune: {{type: {name}, args: {}}}\n", match name {
+            "Hyperband" => "{max_resource: 9}",
+            "Threshold" => "{upper: 1000}",
+            _ => "{}",
+        }),
         "surrogates" => format!("{nb}optim: {{type: Smbo, args: {{n_next: 10, surrogate: {name}, acquisition: {{type: Annealing, args: {{chains: 16}}}}}}}}\n"),
         "acquisitions" => format!("{nb}optim: {{type: Smbo, args: {{n_next: 10, acquisition: {name}}}}}\n"),
         // The tensor layer, on synthetic 1×16×16 images of 4 classes.
@@ -81,6 +86,7 @@ fn every_registered_component_runs() {
         "optimizers",
         "estimators",
         "metrics",
+        "pruners",
         "surrogates",
         "acquisitions",
     ] {

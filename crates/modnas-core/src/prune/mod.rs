@@ -22,7 +22,7 @@ mod threshold;
 
 pub use hub::{PruneHub, Taken, TrialReporter};
 pub use patience::{Patience, PatienceArgs};
-pub use percentile::{Percentile, PercentileArgs};
+pub use percentile::{MedianArgs, Percentile, PercentileArgs};
 pub use rungs::{Hyperband, HyperbandArgs, RungArgs, Rungs};
 pub use threshold::{Threshold, ThresholdArgs};
 

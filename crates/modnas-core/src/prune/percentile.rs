@@ -57,6 +57,32 @@ impl Args for PercentileArgs {
     }
 }
 
+/// Arguments of the median stopping rule (a [`Percentile`] at 50).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MedianArgs {
+    /// Steps before this one are never pruned.
+    pub warmup_steps: u64,
+    /// No decision at a step until this many other trials reported it.
+    pub min_trials: usize,
+}
+
+impl Default for MedianArgs {
+    fn default() -> Self {
+        let p = PercentileArgs::default();
+        MedianArgs {
+            warmup_steps: p.warmup_steps,
+            min_trials: p.min_trials,
+        }
+    }
+}
+
+impl Args for MedianArgs {
+    fn help() -> &'static [(&'static str, &'static str)] {
+        &PercentileArgs::help()[1..]
+    }
+}
+
 /// Percentile stopping (the median stopping rule at 50).
 pub struct Percentile {
     args: PercentileArgs,
@@ -97,13 +123,16 @@ impl Pruner for Percentile {
 }
 
 pub(super) fn register(reg: &mut PrunerRegistry) -> Result<(), RegistryError> {
-    reg.add::<PercentileArgs>(
+    reg.add::<MedianArgs>(
         "MedianStopping",
         &["Median"],
         "Prunes a trial below the median of the other trials at the same step (median stopping rule).",
-        |mut a, _: &PruneContext| {
-            a.percentile = 50.0;
-            Ok(Box::new(Percentile::new(a)))
+        |a, _: &PruneContext| {
+            Ok(Box::new(Percentile::new(PercentileArgs {
+                percentile: 50.0,
+                warmup_steps: a.warmup_steps,
+                min_trials: a.min_trials,
+            })))
         },
     )?;
     reg.add::<PercentileArgs>(
