@@ -245,11 +245,12 @@ pub fn execute(plan: Plan, opts: &RunOptions) -> Result<(), CliError> {
         ))
     })?;
     if plan.report {
-        let html = crate::report_cmd::render(
+        let html = crate::report_cmd::render_with_steps(
             &plan.name,
             &plan.space,
             &plan.objectives,
             &outcome.trials,
+            &outcome.steps,
             Some(est),
             vec![
                 ("seed".into(), plan.seed.to_string()),

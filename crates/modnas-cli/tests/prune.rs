@@ -116,6 +116,12 @@ fn asha_and_hyperband_prune_a_multi_fidelity_function() {
         let pruned = check_curves(&journal, rungs);
         assert!(pruned > 0, "{name}: nothing pruned");
         assert!(so.contains(&format!("{pruned} pruned")), "{name}: {so}");
+        let html =
+            std::fs::read_to_string(dir.path().join(format!("runs/{name}/report.html"))).unwrap();
+        assert!(
+            html.contains("id=\"curves\"") && html.contains("pruned (last step)"),
+            "{name}"
+        );
     }
     // Without a pruner, every trial runs its 9 steps and the steps are stored all the same.
     std::fs::write(
