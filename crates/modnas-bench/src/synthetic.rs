@@ -42,10 +42,6 @@ pub struct SyntheticArgs {
     pub choices: usize,
     /// Standard deviation of Gaussian noise added to the value.
     pub noise: f64,
-    /// Steps of a multi-fidelity evaluation (0: one value, no steps). With `steps: S`, an
-    /// evaluation reports a learning curve at steps 1..=S that ends at the function's value
-    /// (see [`learning_curve`]), stops when pruned, and costs the steps it ran.
-    pub steps: u64,
 }
 
 impl Default for SyntheticArgs {
@@ -55,7 +51,6 @@ impl Default for SyntheticArgs {
             dims: 4,
             choices: 4,
             noise: 0.0,
-            steps: 0,
         }
     }
 }
@@ -73,9 +68,6 @@ impl Args for SyntheticArgs {
         if !(self.noise >= 0.0) {
             return Err(("noise".into(), "`noise` must not be negative".into()));
         }
-        if self.steps > 1_000_000 {
-            return Err(("steps".into(), "`steps` must be at most 1000000".into()));
-        }
         Ok(())
     }
 }
@@ -84,6 +76,63 @@ impl Args for SyntheticArgs {
 pub struct Synthetic {
     args: SyntheticArgs,
     space: ParamSpace,
+    /// Steps of a multi-fidelity evaluation (0: one value, no steps).
+    steps: u64,
+}
+
+/// Arguments of the multi-fidelity form of [`Synthetic`]: the function's arguments and `steps`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MultiFidelityArgs {
+    /// The function.
+    pub function: Function,
+    /// Dimension (sphere, rosenbrock, one_max, categorical).
+    pub dims: usize,
+    /// Choices per parameter (categorical).
+    pub choices: usize,
+    /// Standard deviation of Gaussian noise added to each step's value.
+    pub noise: f64,
+    /// Steps of an evaluation: it reports a learning curve at steps 1..=S that ends at the
+    /// function's value (see [`learning_curve`]), stops when pruned, and costs the steps it ran.
+    pub steps: u64,
+}
+
+impl Default for MultiFidelityArgs {
+    fn default() -> Self {
+        let d = SyntheticArgs::default();
+        MultiFidelityArgs {
+            function: d.function,
+            dims: d.dims,
+            choices: d.choices,
+            noise: d.noise,
+            steps: 27,
+        }
+    }
+}
+
+impl MultiFidelityArgs {
+    /// The function's own arguments.
+    pub fn function_args(&self) -> SyntheticArgs {
+        SyntheticArgs {
+            function: self.function,
+            dims: self.dims,
+            choices: self.choices,
+            noise: self.noise,
+        }
+    }
+}
+
+impl Args for MultiFidelityArgs {
+    fn check(&self) -> Result<(), (String, String)> {
+        self.function_args().check()?;
+        if !(1..=1_000_000).contains(&self.steps) {
+            return Err((
+                "steps".into(),
+                format!("`steps` must be between 1 and 1000000, got {}", self.steps),
+            ));
+        }
+        Ok(())
+    }
 }
 
 fn real(space: &mut ParamSpace, name: &str, low: f64, high: f64) {
@@ -132,7 +181,19 @@ impl Synthetic {
                 );
             }),
         }
-        Synthetic { args, space }
+        Synthetic {
+            args,
+            space,
+            steps: 0,
+        }
+    }
+
+    /// The function's multi-fidelity estimator: a learning curve over `steps` steps.
+    pub fn multi_fidelity(args: &MultiFidelityArgs) -> Self {
+        Synthetic {
+            steps: args.steps,
+            ..Synthetic::new(args.function_args())
+        }
     }
 
     /// The noiseless value at `a`.
@@ -224,7 +285,7 @@ impl Estimator for Synthetic {
         ctx: &EvalContext<'_>,
         params: &Assignment,
     ) -> Result<Evaluation, TrialFailure> {
-        if self.args.steps > 0 {
+        if self.steps > 0 {
             return Ok(self.evaluate_steps(ctx, params));
         }
         let mut v = self.value(params);
@@ -283,8 +344,8 @@ impl Synthetic {
         let mut rng = rng_from_seed(ctx.seed);
         let mut metrics = Metrics::new();
         let mut ran = 0;
-        for step in 1..=self.args.steps {
-            let mut v = learning_curve(params, end, minimize, step, self.args.steps);
+        for step in 1..=self.steps {
+            let mut v = learning_curve(params, end, minimize, step, self.steps);
             if self.args.noise > 0.0 {
                 v += self.args.noise * gaussian(&mut rng);
             }
@@ -307,12 +368,23 @@ pub fn register(reg: &mut EstimRegistry) -> Result<(), RegistryError> {
     reg.add::<SyntheticArgs>(
         "Synthetic",
         &["TestFunction", "FakeData", "FakeDataEstim"],
-        "Synthetic test functions with known optima: branin, hartmann6, sphere, rosenbrock, one_max, categorical; `steps: S` makes them multi-fidelity (a learning curve over S steps).",
+        "Synthetic test functions with known optima: branin, hartmann6, sphere, rosenbrock, one_max, categorical.",
         |a, ctx: &EstimContext| {
             if ctx.space.is_some() {
                 return Err(ConfigError::new("the Synthetic estimator defines its own space; remove the `space:` section"));
             }
             Ok(Box::new(Synthetic::new(a)))
+        },
+    )?;
+    reg.add::<MultiFidelityArgs>(
+        "MultiFidelity",
+        &["SyntheticMultiFidelity"],
+        "A synthetic function as a learning curve over `steps` steps (ends at the function's value; curves cross), for pruners.",
+        |a, ctx: &EstimContext| {
+            if ctx.space.is_some() {
+                return Err(ConfigError::new("the MultiFidelity estimator defines its own space; remove the `space:` section"));
+            }
+            Ok(Box::new(Synthetic::multi_fidelity(&a)))
         },
     )
 }
@@ -323,7 +395,7 @@ mod tests {
 
     #[test]
     fn learning_curves_end_at_the_value_and_improve() {
-        let s = Synthetic::new(SyntheticArgs {
+        let s = Synthetic::multi_fidelity(&MultiFidelityArgs {
             function: Function::Branin,
             steps: 10,
             ..Default::default()

@@ -46,7 +46,7 @@ fn search(dir: &Path, file: &str, extra: &[&str]) -> (String, String) {
     (so, se)
 }
 
-const SYNTHETIC: &str = "name: mf\nestim: {type: Synthetic, args: {function: branin, steps: 9}}\noptim: RandomSearch\nstop: {max_trials: 40}\n";
+const SYNTHETIC: &str = "name: mf\nestim: {type: MultiFidelity, args: {function: branin, steps: 9}}\noptim: RandomSearch\nstop: {max_trials: 40}\n";
 
 /// Checks that complete trials ran every step and pruned ones stopped at a rung.
 fn check_curves(journal: &Path, rungs: &[i64]) -> usize {

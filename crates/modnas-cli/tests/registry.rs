@@ -39,11 +39,12 @@ fn config(kind: &str, name: &str) -> String {
             "LookupTable" => "estim: {type: LookupTable, args: {table: TABLE}}\nstop: {max_trials: 20}\n".to_string(),
             "NasBench201" => nb.to_string(),
             "Synthetic" => "estim: {type: Synthetic, args: {function: hartmann6}}\nstop: {max_trials: 20}\n".to_string(),
+            "MultiFidelity" => "estim: {type: MultiFidelity, args: {function: hartmann6, steps: 9}}\nstop: {max_trials: 20}\nprune: ASHA\n".to_string(),
             "External" => "space: {x: {low: 0.0, high: 1.0}}\nestim: {type: External, args: {command: [python3, quad.py, \"{x}\"]}}\nobjectives: [loss:min]\nstop: {max_trials: 5}\n".to_string(),
             other => panic!("no test configuration for estimator {other}"),
         },
         "metrics" => format!("{nb}metrics: {{combined: {{type: {name}, args: {{terms: [{{metric: val_acc}}, {{metric: latency, base: 0.02, weight: -0.1}}]}}}}}}\nobjectives: [combined, latency:min]\n"),
-        "pruners" => format!("estim: {{type: Synthetic, args: {{function: branin, steps: 9}}}}\nstop: {{max_trials: 20}}\nprune: {{type: {name}, args: {}}}\n", match name {
+        "pruners" => format!("estim: {{type: MultiFidelity, args: {{function: branin, steps: 9}}}}\nstop: {{max_trials: 20}}\nprune: {{type: {name}, args: {}}}\n", match name {
             "Hyperband" => "{max_resource: 9}",
             "Threshold" => "{upper: 1000}",
             _ => "{}",
