@@ -34,13 +34,16 @@ fn steps(journal: &Path) -> Vec<(i64, i64, String)> {
         .collect()
 }
 
+/// `modnas search FILE` in `dir`, into `dir/runs`.
+fn command(dir: &Path, file: &str) -> std::process::Command {
+    let mut c = modnas();
+    c.current_dir(dir)
+        .args(["search", file, "--runs-dir", "runs", "--no-progress", "-q"]);
+    c
+}
+
 fn search(dir: &Path, file: &str, extra: &[&str]) -> (String, String) {
-    let out = modnas()
-        .current_dir(dir)
-        .args(["search", file, "--runs-dir", "runs", "--no-progress", "-q"])
-        .args(extra)
-        .output()
-        .unwrap();
+    let out = command(dir, file).args(extra).output().unwrap();
     let (so, se) = text(&out);
     assert!(out.status.success(), "{so}\n{se}");
     (so, se)
@@ -149,18 +152,7 @@ fn a_bad_pruner_is_a_located_error() {
             format!("{SYNTHETIC}prune: {prune}\n"),
         )
         .unwrap();
-        let out = modnas()
-            .current_dir(dir.path())
-            .args([
-                "search",
-                "bad.yaml",
-                "--runs-dir",
-                "runs",
-                "--no-progress",
-                "-q",
-            ])
-            .output()
-            .unwrap();
+        let out = command(dir.path(), "bad.yaml").output().unwrap();
         let (so, se) = text(&out);
         assert!(!out.status.success(), "{prune}: {so}");
         assert!(se.contains(want), "{prune}: {se}");
@@ -181,22 +173,6 @@ print(json.dumps({"loss": final}))
 "#;
 
 const EXTERNAL: &str = "name: ext\nspace: {x: {low: 0.0, high: 1.0}}\nestim: {type: External, args: {command: [python3, curve.py, \"{x}\"]}}\nobjectives: [loss:min]\nstop: {max_trials: 16}\nprune: {type: ASHA, args: {eta: 2, max_resource: 9}}\n";
-
-fn finished(journal: &Path) -> i64 {
-    if !journal.exists() {
-        return 0;
-    }
-    let Ok(c) = Connection::open_with_flags(journal, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
-    else {
-        return 0;
-    };
-    c.query_row(
-        "SELECT COUNT(*) FROM trials WHERE state IN ('complete', 'failed', 'pruned')",
-        [],
-        |r| r.get(0),
-    )
-    .unwrap_or(0)
-}
 
 #[test]
 fn an_external_program_is_pruned_and_a_killed_run_resumes_identically() {
@@ -223,20 +199,9 @@ fn an_external_program_is_pruned_and_a_killed_run_resumes_identically() {
         std::fs::write(dir.path().join("curve.py"), CURVE).unwrap();
         std::fs::write(dir.path().join("ext.yaml"), EXTERNAL).unwrap();
         let journal = dir.path().join("runs/ext/journal.sqlite");
-        let mut child = modnas()
-            .current_dir(dir.path())
-            .args([
-                "search",
-                "ext.yaml",
-                "--runs-dir",
-                "runs",
-                "--no-progress",
-                "-q",
-            ])
-            .spawn()
-            .unwrap();
+        let mut child = command(dir.path(), "ext.yaml").spawn().unwrap();
         let start = Instant::now();
-        while finished(&journal) < kill_after
+        while common::finished_trials(&journal) < kill_after
             && start.elapsed() < Duration::from_secs(60)
             && child.try_wait().unwrap().is_none()
         {
@@ -244,7 +209,7 @@ fn an_external_program_is_pruned_and_a_killed_run_resumes_identically() {
         }
         let _ = child.kill(); // SIGKILL
         let _ = child.wait();
-        let at_kill = finished(&journal);
+        let at_kill = common::finished_trials(&journal);
         search(dir.path(), "ext.yaml", &[]);
         assert_eq!(
             trials(&journal),

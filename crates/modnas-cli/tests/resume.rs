@@ -41,19 +41,7 @@ fn trials(runs: &Path) -> Vec<(i64, String, String, Option<String>)> {
 }
 
 fn finished(runs: &Path) -> i64 {
-    let p = runs.join("nb201-regularized-evolution/journal.sqlite");
-    if !p.exists() {
-        return 0;
-    }
-    let Ok(c) = Connection::open_with_flags(&p, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY) else {
-        return 0;
-    };
-    c.query_row(
-        "SELECT COUNT(*) FROM trials WHERE state IN ('complete', 'failed')",
-        [],
-        |r| r.get(0),
-    )
-    .unwrap_or(0)
+    common::finished_trials(&runs.join("nb201-regularized-evolution/journal.sqlite"))
 }
 
 #[test]

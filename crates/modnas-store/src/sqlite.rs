@@ -586,15 +586,34 @@ impl Journal for SqliteJournal {
     ) -> Result<bool, JournalError> {
         let t = now();
         let n = match outcome {
-            Outcome::Complete(Evaluation { metrics, cost, attrs }) => self
-                .conn
-                .prepare_cached(
-                    "UPDATE trials SET state = 'complete', metrics = ?1, cost = ?2, error = NULL, finished_at = ?3, attrs = ?6
-                     WHERE number = ?4 AND worker = ?5 AND state = 'running'",
-                )
-                .map_err(db)?
-                .execute(params![metrics_to_json(metrics), cost, t, number as i64, worker, (!attrs.is_null()).then(|| attrs.to_string())])
-                .map_err(db)?,
+            Outcome::Complete(ev) | Outcome::Pruned(ev) => {
+                let Evaluation {
+                    metrics,
+                    cost,
+                    attrs,
+                } = ev;
+                let state = if matches!(outcome, Outcome::Pruned(_)) {
+                    TrialState::Pruned
+                } else {
+                    TrialState::Complete
+                };
+                self.conn
+                    .prepare_cached(
+                        "UPDATE trials SET state = ?7, metrics = ?1, cost = ?2, error = NULL, finished_at = ?3, attrs = ?6
+                         WHERE number = ?4 AND worker = ?5 AND state = 'running'",
+                    )
+                    .map_err(db)?
+                    .execute(params![
+                        metrics_to_json(metrics),
+                        cost,
+                        t,
+                        number as i64,
+                        worker,
+                        (!attrs.is_null()).then(|| attrs.to_string()),
+                        state.as_str()
+                    ])
+                    .map_err(db)?
+            }
             Outcome::Failed(reason) => self
                 .conn
                 .prepare_cached(
@@ -611,16 +630,13 @@ impl Journal for SqliteJournal {
                      WHERE number = ?4 AND worker = ?5 AND state = 'running'",
                 )
                 .map_err(db)?
-                .execute(params![reason, metrics_to_json(metrics), t, number as i64, worker])
-                .map_err(db)?,
-            Outcome::Pruned(Evaluation { metrics, cost, attrs }) => self
-                .conn
-                .prepare_cached(
-                    "UPDATE trials SET state = 'pruned', metrics = ?1, cost = ?2, error = NULL, finished_at = ?3, attrs = ?6
-                     WHERE number = ?4 AND worker = ?5 AND state = 'running'",
-                )
-                .map_err(db)?
-                .execute(params![metrics_to_json(metrics), cost, t, number as i64, worker, (!attrs.is_null()).then(|| attrs.to_string())])
+                .execute(params![
+                    reason,
+                    metrics_to_json(metrics),
+                    t,
+                    number as i64,
+                    worker
+                ])
                 .map_err(db)?,
         };
         Ok(n == 1)

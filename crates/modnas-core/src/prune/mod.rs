@@ -94,6 +94,17 @@ pub(crate) fn quantile(values: &mut [f64], q: f64) -> Option<f64> {
     Some(values[lo] + (values[hi] - values[lo]) * (pos - lo as f64))
 }
 
+/// Reports one single-objective value (for the pruners' tests).
+#[cfg(test)]
+pub(crate) fn report_value(p: &mut dyn Pruner, trial: u64, step: u64, v: f64) -> Decision {
+    p.report(&Report {
+        trial,
+        step,
+        scores: &[v],
+        value: v,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

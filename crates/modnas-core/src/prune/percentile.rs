@@ -147,14 +147,7 @@ pub(super) fn register(reg: &mut PrunerRegistry) -> Result<(), RegistryError> {
 mod tests {
     use super::*;
 
-    fn rep(p: &mut Percentile, trial: u64, step: u64, v: f64) -> Decision {
-        p.report(&Report {
-            trial,
-            step,
-            scores: &[v],
-            value: v,
-        })
-    }
+    use crate::prune::report_value as rep;
 
     #[test]
     fn median_rule_on_a_hand_computed_example() {

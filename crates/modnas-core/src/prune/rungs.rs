@@ -334,14 +334,7 @@ pub(super) fn register(reg: &mut PrunerRegistry) -> Result<(), RegistryError> {
 mod tests {
     use super::*;
 
-    fn rep(p: &mut dyn Pruner, trial: u64, step: u64, v: f64) -> Decision {
-        p.report(&Report {
-            trial,
-            step,
-            scores: &[v],
-            value: v,
-        })
-    }
+    use crate::prune::report_value as rep;
 
     #[test]
     fn rung_levels_stop_below_the_full_resource() {
