@@ -30,7 +30,8 @@ pub enum Decision {
     /// Go on evaluating.
     Continue,
     /// Stop now: the trial is recorded as pruned with the metrics of its last reported step,
-    /// whatever the evaluation returns afterwards (unless it was cancelled or fatal).
+    /// whatever the evaluation returns afterwards (a failure included), unless it was cancelled
+    /// (interrupted trials go back to the queue).
     Prune,
 }
 

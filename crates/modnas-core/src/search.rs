@@ -368,17 +368,16 @@ impl Search {
         hub
     }
 
-    /// What to record for an evaluation's result: a pruned trial keeps the metrics of its last
-    /// step (whatever the evaluation returned after being told to stop), an interrupted or
-    /// fatal one goes back to the queue.
+    /// What to record for an evaluation's result: an interrupted one goes back to the queue; a
+    /// pruned one keeps the metrics of its last step (whatever the evaluation returned after
+    /// being told to stop, a failure included); a fatal failure goes back to the queue too.
     fn resolve(&self, t: &Trial, r: Result<Evaluation, TrialFailure>, taken: Taken) -> Resolution {
         let Taken { steps, pruned } = taken;
-        let r = match r {
-            Err(f) if f.cancelled => return Resolution::Requeue(None),
-            Ok(ev) if pruned => Ok(ev),
-            Err(f) if pruned && !f.fatal => Err(f),
-            r => self.complete(t, r),
-        };
+        if let Err(f) = &r
+            && f.cancelled
+        {
+            return Resolution::Requeue(None);
+        }
         if pruned {
             let last = steps.last().map(|s| s.metrics.clone()).unwrap_or_default();
             let (cost, attrs) = match r {
@@ -392,6 +391,7 @@ impl Search {
             };
             return Resolution::Record(Outcome::Pruned(ev), steps);
         }
+        let r = self.complete(t, r);
         let outcome = match r {
             Ok(ev) => Outcome::Complete(ev),
             Err(f) if f.cancelled => return Resolution::Requeue(None),

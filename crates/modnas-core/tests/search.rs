@@ -780,6 +780,8 @@ fn a_failed_trial_keeps_its_finite_metrics() {
 struct Curves {
     steps: u64,
     sleep_ms: u64,
+    /// Fails (as a killed program would) once told to stop.
+    fail_when_pruned: bool,
 }
 
 fn quality(x: f64) -> f64 {
@@ -797,6 +799,9 @@ impl Estimator for Curves {
             std::thread::sleep(std::time::Duration::from_millis(self.sleep_ms));
             m = [("value".to_string(), q * (1.0 - 0.5f64.powi(s as i32)))].into();
             if ctx.reporter.report(s, &m) == modnas_core::estimator::Decision::Prune {
+                if self.fail_when_pruned {
+                    return Err(TrialFailure::new("killed by signal 9"));
+                }
                 break;
             }
         }
@@ -822,7 +827,11 @@ fn asha(eta: f64, max: u64) -> Box<dyn modnas_core::prune::Pruner> {
 
 fn pruned_search(max_trials: u64, parallel: usize, sleep_ms: u64) -> (Search, Told) {
     let (mut s, told) = search(
-        Arc::new(Curves { steps: 9, sleep_ms }),
+        Arc::new(Curves {
+            steps: 9,
+            sleep_ms,
+            fail_when_pruned: false,
+        }),
         StopCriteria {
             max_trials: Some(max_trials),
             ..Default::default()
@@ -908,4 +917,19 @@ fn parallel_workers_share_one_pruner() {
             other => panic!("{other:?}"),
         }
     }
+}
+
+#[test]
+fn a_trial_that_fails_after_being_pruned_is_recorded_as_pruned() {
+    let (mut s, _) = pruned_search(20, 1, 0);
+    let want = decisions(&s.run().unwrap());
+    let (mut s, _) = pruned_search(20, 1, 0);
+    s.estimator = Arc::new(Curves {
+        steps: 9,
+        sleep_ms: 0,
+        fail_when_pruned: true,
+    });
+    let out = s.run().unwrap();
+    assert!(out.trials.iter().all(|t| t.error.is_none()));
+    assert_eq!(decisions(&out), want);
 }
