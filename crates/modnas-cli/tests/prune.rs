@@ -223,3 +223,47 @@ fn an_external_program_is_pruned_and_a_killed_run_resumes_identically() {
         );
     }
 }
+
+#[test]
+fn a_table_with_a_fidelity_column_is_pruned() {
+    let dir = tempfile::tempdir().unwrap();
+    // 8 configurations × 2 seeds × 9 epochs: accuracy climbs to a level set by the choice, the
+    // first one searched (c0) being the best.
+    let mut csv = String::from("op,seed,epoch,acc,time\n");
+    for op in 0..8 {
+        for seed in 0..2 {
+            for epoch in 1..=9 {
+                let acc = (8.0 - op as f64) * 10.0 * (1.0 - 0.5f64.powi(epoch)) + seed as f64;
+                csv.push_str(&format!("c{op},{seed},{epoch},{acc},{}\n", epoch * 10));
+            }
+        }
+    }
+    std::fs::write(dir.path().join("t.csv"), csv).unwrap();
+    std::fs::write(
+        dir.path().join("t.yaml"),
+        "params:\n  op: [c0, c1, c2, c3, c4, c5, c6, c7]\nmetrics: [acc, time]\ncost: time\nseed: seed\nfidelity: epoch\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("tab.yaml"),
+        "name: tab\nestim: {type: LookupTable, args: {table: t.csv}}\noptim: GridSearch\nprune: {type: ASHA, args: {eta: 2, max_resource: 9}}\n",
+    )
+    .unwrap();
+    let (so, _) = search(dir.path(), "tab.yaml", &[]);
+    let journal = dir.path().join("runs/tab/journal.sqlite");
+    let pruned = check_curves(&journal, &[1, 2, 4, 8]);
+    assert!(pruned > 0, "{so}");
+    // A pruned trial costs the time of the epoch it reached.
+    let c = Connection::open(&journal).unwrap();
+    let costs: Vec<(String, f64)> = c
+        .prepare("SELECT state, cost FROM trials")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert!(
+        costs.iter().all(|(s, c)| (s == "complete") == (*c == 90.0)),
+        "{costs:?}"
+    );
+}
