@@ -3,24 +3,10 @@
 //! trials, steps and pruning decisions of an uninterrupted run.
 
 mod common;
-use common::{modnas, text};
+use common::{modnas, text, trial_rows as trials};
 use rusqlite::Connection;
 use std::path::Path;
 use std::time::{Duration, Instant};
-
-/// `(number, state, params, metrics)` of every trial.
-type Row = (i64, String, String, Option<String>);
-
-fn trials(journal: &Path) -> Vec<Row> {
-    let c = Connection::open(journal).unwrap();
-    let mut s = c
-        .prepare("SELECT number, state, params, metrics FROM trials ORDER BY number")
-        .unwrap();
-    s.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
-        .unwrap()
-        .map(Result::unwrap)
-        .collect()
-}
 
 /// `(number, step, metrics)` of every stored step.
 fn steps(journal: &Path) -> Vec<(i64, i64, String)> {

@@ -3,7 +3,6 @@
 
 mod common;
 use common::{modnas, repo, require_nb201, text};
-use rusqlite::Connection;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -29,15 +28,8 @@ fn args(runs: &Path) -> Vec<String> {
 }
 
 /// `(number, state, params, metrics)` of every trial.
-fn trials(runs: &Path) -> Vec<(i64, String, String, Option<String>)> {
-    let c = Connection::open(runs.join("nb201-regularized-evolution/journal.sqlite")).unwrap();
-    let mut s = c
-        .prepare("SELECT number, state, params, metrics FROM trials ORDER BY number")
-        .unwrap();
-    s.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
-        .unwrap()
-        .map(Result::unwrap)
-        .collect()
+fn trials(runs: &Path) -> Vec<common::TrialRow> {
+    common::trial_rows(&runs.join("nb201-regularized-evolution/journal.sqlite"))
 }
 
 fn finished(runs: &Path) -> i64 {

@@ -66,3 +66,18 @@ pub fn finished_trials(journal: &Path) -> i64 {
     )
     .unwrap_or(0)
 }
+
+/// `(number, state, params, metrics)` of a journal's trials.
+pub type TrialRow = (i64, String, String, Option<String>);
+
+/// Every trial of the journal at `journal`, by number.
+pub fn trial_rows(journal: &Path) -> Vec<TrialRow> {
+    let c = rusqlite::Connection::open(journal).unwrap();
+    let mut s = c
+        .prepare("SELECT number, state, params, metrics FROM trials ORDER BY number")
+        .unwrap();
+    s.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
+}
