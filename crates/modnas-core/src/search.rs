@@ -206,14 +206,18 @@ impl Tracker {
 }
 
 fn observation(t: &Trial, objectives: &Objectives) -> Observation {
+    // A pruned trial is observed with the scores of its last reported step.
+    let complete = matches!(t.state, TrialState::Complete | TrialState::Pruned);
+    let scores: Vec<Option<f64>> = objectives
+        .0
+        .iter()
+        .map(|o| o.score(&t.metrics).filter(|_| complete))
+        .collect();
     Observation {
         number: t.number,
         params: t.params.clone(),
-        score: if matches!(t.state, TrialState::Complete | TrialState::Pruned) {
-            objectives.primary().score(&t.metrics)
-        } else {
-            None
-        },
+        score: scores.first().copied().flatten(),
+        scores,
         metrics: t.metrics.clone(),
     }
 }

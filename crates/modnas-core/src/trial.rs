@@ -252,8 +252,24 @@ pub struct Observation {
     /// trial is observed with the score of its last reported step (a lower bound on what it
     /// would have reached for most learning curves).
     pub score: Option<f64>,
+    /// Every objective as a score (larger is better), in objective order (the first is
+    /// [`Observation::score`]); `None` where a metric is missing or the trial failed. Empty
+    /// when the caller knows only the primary score: use [`Observation::objective_scores`].
+    pub scores: Vec<Option<f64>>,
     /// All metrics.
     pub metrics: Metrics,
+}
+
+impl Observation {
+    /// The scores of all objectives: [`Observation::scores`], or the primary score alone when
+    /// that is empty.
+    pub fn objective_scores(&self) -> std::borrow::Cow<'_, [Option<f64>]> {
+        if self.scores.is_empty() {
+            std::borrow::Cow::Owned(vec![self.score])
+        } else {
+            std::borrow::Cow::Borrowed(&self.scores)
+        }
+    }
 }
 
 #[cfg(test)]

@@ -1,16 +1,19 @@
 //! # modnas-optim
 //!
 //! Search algorithms (the paper's Optimizer Ω) over a [`ParamSpace`](modnas_core::ParamSpace):
-//! grid, random, generational evolution, regularized (aging) evolution, SMBO with a surrogate
-//! model and an acquisition search, and Gaussian-process Bayesian optimisation. All are seeded,
+//! grid, random, generational evolution, regularized (aging) evolution (also Pareto-ranked),
+//! SMBO with a surrogate model and an acquisition search, Gaussian-process Bayesian
+//! optimisation, NSGA-II for several objectives and CMA-ES for numeric spaces. All are seeded,
 //! ask/tell, and save their state so a search resumes exactly after a crash.
 #![warn(missing_docs)]
 
 pub mod acquisition;
 pub mod bayes;
+pub mod cmaes;
 pub mod evolution;
 pub mod grid;
 pub mod models;
+pub mod nsga2;
 pub mod random;
 pub mod regularized;
 pub mod smbo;
@@ -27,6 +30,8 @@ pub fn register_all(reg: &mut OptimRegistry) -> Result<(), RegistryError> {
     evolution::register(reg)?;
     regularized::register(reg)?;
     smbo::register(reg)?;
+    nsga2::register(reg)?;
+    cmaes::register(reg)?;
     bayes::register(reg)
 }
 

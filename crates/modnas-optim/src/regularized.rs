@@ -4,7 +4,17 @@
 //! individuals of the current population uniformly, takes the best as parent, and mutates one of
 //! its parameters. Every result joins the population, and the oldest member leaves once the
 //! population is larger than `population`.
+//!
+//! With `pareto: true` (or under the name `ParetoRegularizedEvolution`) the tournament compares
+//! all objectives of the search: the winner has the lowest non-domination rank in the
+//! population, then the largest crowding distance (NSGA-II's ranking), under constrained
+//! domination when `constraints` are given. Aging is unchanged.
+//!
+//! The saved state is the random generator and a counter; the population (the last
+//! `population` results told) is rebuilt from the told results when a search resumes.
 
+use crate::nsga2::constraint::{Constraint, check_constraints};
+use crate::nsga2::pareto::{Fitness, Ranking};
 use crate::support::{
     Visited, from_state, mutate_one, sample_unvisited, space_exhausted, to_state,
 };
@@ -30,6 +40,11 @@ pub struct RegularizedArgs {
     pub avoid_duplicates: bool,
     /// Step size of mutations of real-valued parameters, in the unit-scaled domain.
     pub float_sigma: f64,
+    /// Tournament by non-domination rank over every objective, then crowding distance.
+    pub pareto: bool,
+    /// Bounds on metrics (`[{metric: latency, max: 20}]`): infeasible members lose tournaments
+    /// to feasible ones, and among themselves by total violation. Implies a ranked tournament.
+    pub constraints: Vec<Constraint>,
 }
 
 impl Default for RegularizedArgs {
@@ -39,6 +54,8 @@ impl Default for RegularizedArgs {
             sample: 25,
             avoid_duplicates: true,
             float_sigma: 0.1,
+            pareto: false,
+            constraints: Vec::new(),
         }
     }
 }
@@ -64,7 +81,7 @@ impl Args for RegularizedArgs {
                 "`float_sigma` must be positive".into(),
             ));
         }
-        Ok(())
+        check_constraints(&self.constraints)
     }
 
     fn help() -> &'static [(&'static str, &'static str)] {
@@ -82,6 +99,14 @@ impl Args for RegularizedArgs {
                 "float_sigma",
                 "mutation step of real parameters (unit scale)",
             ),
+            (
+                "pareto",
+                "tournament by Pareto rank then crowding (all objectives)",
+            ),
+            (
+                "constraints",
+                "metric bounds, e.g. [{metric: latency, max: 20}]",
+            ),
         ]
     }
 }
@@ -92,14 +117,25 @@ pub struct RegularizedEvolution {
     args: RegularizedArgs,
     rng: Rng,
     visited: Visited,
-    st: State,
+    random_proposed: usize,
+    /// The last `population` results told, oldest first.
+    population: VecDeque<Member>,
+    /// Ranking of `population` (ranked tournaments), computed when first needed.
+    ranking: Option<Ranking>,
 }
 
-#[derive(Clone, Serialize, Deserialize, Default)]
+struct Member {
+    params: Assignment,
+    /// Primary score (`None`: the trial failed).
+    score: Option<f64>,
+    /// All objectives and constraints (ranked tournaments only).
+    fitness: Option<Fitness>,
+}
+
+/// The saved state (older states also held the population; it is ignored and rebuilt).
+#[derive(Serialize, Deserialize)]
 struct State {
     rng: Option<Rng>,
-    /// Members with their scores (`None`: the trial failed).
-    population: VecDeque<(Assignment, Option<f64>)>,
     random_proposed: usize,
 }
 
@@ -115,44 +151,83 @@ impl RegularizedEvolution {
             args,
             rng: rng_from_seed(seed),
             visited: Visited::default(),
-            st: State::default(),
+            random_proposed: 0,
+            population: VecDeque::new(),
+            ranking: None,
         }
     }
 
+    fn ranked(&self) -> bool {
+        self.args.pareto || !self.args.constraints.is_empty()
+    }
+
     fn child(&mut self) -> Option<Assignment> {
-        let pop = &self.st.population;
+        if self.ranked() && self.ranking.is_none() {
+            let fit: Vec<Fitness> = self
+                .population
+                .iter()
+                .map(|m| m.fitness.clone().unwrap_or_else(Fitness::failed))
+                .collect();
+            self.ranking = Some(Ranking::of(&fit));
+        }
+        let pop = &self.population;
         let k = self.args.sample.min(pop.len());
         let picks = sample_indices(&mut self.rng, pop.len(), k);
-        let parent_idx = picks
-            .iter()
-            .max_by(|&a, &b| score(pop[a].1).total_cmp(&score(pop[b].1)).then(b.cmp(&a)))?;
-        let parent = pop[parent_idx].0.clone();
-        let mut child = mutate_one(&self.space, &mut self.rng, &parent, self.args.float_sigma);
-        if self.args.avoid_duplicates {
-            let mut tries = 0;
-            while self.visited.contains(&child) && tries < 100 {
-                child = mutate_one(&self.space, &mut self.rng, &parent, self.args.float_sigma);
-                tries += 1;
-            }
-            if self.visited.contains(&child) {
-                return sample_unvisited(&self.space, &mut self.rng, &self.visited);
-            }
-        }
-        Some(child)
+        let parent_idx = match &self.ranking {
+            Some(r) => picks.iter().min_by(|&a, &b| r.cmp(a, b))?,
+            None => picks.iter().max_by(|&a, &b| {
+                score(pop[a].score)
+                    .total_cmp(&score(pop[b].score))
+                    .then(b.cmp(&a))
+            })?,
+        };
+        let parent = pop[parent_idx].params.clone();
+        let (space, sigma) = (&self.space, self.args.float_sigma);
+        fresh(
+            space,
+            &mut self.rng,
+            &self.visited,
+            self.args.avoid_duplicates,
+            |rng| mutate_one(space, rng, &parent, sigma),
+        )
     }
+}
+
+/// A new point from `draw`: drawn again (up to 100 times) while it was already proposed, then
+/// a random point not yet proposed (`None` when a finite space is exhausted). Without
+/// `avoid_duplicates`, the first draw.
+pub(crate) fn fresh(
+    space: &ParamSpace,
+    rng: &mut Rng,
+    visited: &Visited,
+    avoid_duplicates: bool,
+    mut draw: impl FnMut(&mut Rng) -> Assignment,
+) -> Option<Assignment> {
+    let mut child = draw(rng);
+    if avoid_duplicates {
+        let mut tries = 0;
+        while visited.contains(&child) && tries < 100 {
+            child = draw(rng);
+            tries += 1;
+        }
+        if visited.contains(&child) {
+            return sample_unvisited(space, rng, visited);
+        }
+    }
+    Some(child)
 }
 
 impl Optimizer for RegularizedEvolution {
     fn next(&mut self, n: usize) -> Result<Vec<Assignment>, OptimError> {
         let mut out = Vec::with_capacity(n);
         while out.len() < n {
-            let a = if self.st.random_proposed < self.args.population {
+            let a = if self.random_proposed < self.args.population {
                 let a = sample_unvisited(&self.space, &mut self.rng, &self.visited);
                 if a.is_some() {
-                    self.st.random_proposed += 1;
+                    self.random_proposed += 1;
                 }
                 a
-            } else if self.st.population.is_empty() {
+            } else if self.population.is_empty() {
                 None // wait for the first results
             } else {
                 self.child()
@@ -170,12 +245,7 @@ impl Optimizer for RegularizedEvolution {
 
     fn step(&mut self, results: &[Observation]) -> Result<(), OptimError> {
         for r in results {
-            self.st
-                .population
-                .push_back((r.params.clone(), r.score.filter(|v| v.is_finite())));
-            while self.st.population.len() > self.args.population {
-                self.st.population.pop_front();
-            }
+            self.learn(r);
         }
         Ok(())
     }
@@ -185,20 +255,42 @@ impl Optimizer for RegularizedEvolution {
     }
 
     fn state(&self) -> String {
-        let mut s = self.st.clone();
-        s.rng = Some(self.rng.clone());
-        to_state(&s)
+        to_state(&State {
+            rng: Some(self.rng.clone()),
+            random_proposed: self.random_proposed,
+        })
     }
 
     fn restore(&mut self, state: &str, history: &History) -> Result<(), OptimError> {
-        let mut s: State = from_state(state)?;
+        let s: State = from_state(state)?;
         self.rng = s
             .rng
-            .take()
             .ok_or_else(|| OptimError::State("missing generator state".into()))?;
-        self.st = s;
+        self.random_proposed = s.random_proposed;
+        self.population.clear();
+        let keep = history.observed.len().saturating_sub(self.args.population);
+        for r in &history.observed[keep..] {
+            self.learn(r);
+        }
         self.visited = Visited::from_history(history);
         Ok(())
+    }
+}
+
+impl RegularizedEvolution {
+    fn learn(&mut self, r: &Observation) {
+        let fitness = self
+            .ranked()
+            .then(|| Fitness::of(r, &self.args.constraints));
+        self.population.push_back(Member {
+            params: r.params.clone(),
+            score: r.score.filter(|v| v.is_finite()),
+            fitness,
+        });
+        while self.population.len() > self.args.population {
+            self.population.pop_front();
+        }
+        self.ranking = None;
     }
 }
 
@@ -209,5 +301,113 @@ pub fn register(reg: &mut OptimRegistry) -> Result<(), RegistryError> {
         &["AgingEvolution", "REA"],
         "Regularized (aging) evolution (Real et al. 2019): tournament of S from the last P results, mutate the winner, the oldest dies. Good for architecture spaces, noisy scores and asynchronous workers.",
         |a, ctx: &OptimContext| Ok(Box::new(RegularizedEvolution::new(ctx.space.clone(), ctx.seed, a))),
+    )?;
+    reg.add::<RegularizedArgs>(
+        "ParetoRegularizedEvolution",
+        &["ParetoREA"],
+        "Regularized evolution over several objectives (`pareto: true`): tournament by non-domination rank, then crowding distance, with constraints (`constraints: [{metric, max|min}]`). Good for accuracy/latency trade-offs on architecture spaces with asynchronous workers.",
+        |mut a, ctx: &OptimContext| {
+            a.pareto = true;
+            Ok(Box::new(RegularizedEvolution::new(ctx.space.clone(), ctx.seed, a)))
+        },
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use modnas_core::param::{Domain, Value};
+
+    fn space() -> Arc<ParamSpace> {
+        let mut s = ParamSpace::new();
+        for i in 0..6 {
+            s.add(
+                &format!("e{i}"),
+                Domain::Categorical {
+                    choices: (0..5).map(Value::Int).collect(),
+                },
+            )
+            .unwrap();
+        }
+        Arc::new(s)
+    }
+
+    fn obs(number: u64, a: &Assignment) -> Observation {
+        let score = a.0.iter().filter(|v| **v == ParamValue::Choice(0)).count() as f64;
+        let lat = number as f64 % 7.0;
+        Observation {
+            number,
+            params: a.clone(),
+            score: Some(score),
+            scores: vec![Some(score), Some(-lat)],
+            metrics: [("latency".to_string(), lat)].into(),
+        }
+    }
+
+    use modnas_core::param::ParamValue;
+
+    /// Runs `trials` proposals one at a time; returns the optimizer and its history.
+    fn drive(args: &RegularizedArgs, trials: u64) -> (RegularizedEvolution, History) {
+        let mut o = RegularizedEvolution::new(space(), 5, args.clone());
+        let mut h = History::default();
+        for n in 0..trials {
+            let a = o.next(1).unwrap().remove(0);
+            let r = obs(n, &a);
+            o.step(std::slice::from_ref(&r)).unwrap();
+            h.proposed.push(a);
+            h.observed.push(r);
+        }
+        (o, h)
+    }
+
+    #[test]
+    fn state_stays_small_and_the_population_is_rebuilt() {
+        for args in [
+            RegularizedArgs {
+                population: 10,
+                sample: 3,
+                ..Default::default()
+            },
+            RegularizedArgs {
+                population: 10,
+                sample: 3,
+                pareto: true,
+                constraints: vec![Constraint {
+                    metric: "latency".into(),
+                    max: Some(4.0),
+                    min: None,
+                }],
+                ..Default::default()
+            },
+        ] {
+            let (short, _) = drive(&args, 12);
+            let (mut long, h) = drive(&args, 300);
+            // The same fields, whatever the run length (the population is not saved).
+            assert!(
+                long.state().len() <= short.state().len() + 8,
+                "{} vs {}",
+                long.state().len(),
+                short.state().len()
+            );
+            let mut resumed = RegularizedEvolution::new(space(), 99, args.clone());
+            resumed.restore(&long.state(), &h).unwrap();
+            assert_eq!(resumed.population.len(), 10);
+            assert_eq!(resumed.next(20).unwrap(), long.next(20).unwrap());
+        }
+    }
+
+    #[test]
+    fn states_saved_with_the_population_still_restore() {
+        let args = RegularizedArgs {
+            population: 10,
+            sample: 3,
+            ..Default::default()
+        };
+        let (mut o, h) = drive(&args, 30);
+        let mut old: serde_json::Value = serde_json::from_str(&o.state()).unwrap();
+        old["population"] = serde_json::json!([[[0, 1, 2, 3, 4, 0], 1.0]]);
+        let mut resumed = RegularizedEvolution::new(space(), 1, args);
+        resumed.restore(&old.to_string(), &h).unwrap();
+        assert_eq!(resumed.next(15).unwrap(), o.next(15).unwrap());
+    }
 }

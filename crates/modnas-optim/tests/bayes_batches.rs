@@ -38,6 +38,7 @@ fn observe(est: &Synthetic, space: &ParamSpace, number: u64, a: &Assignment) -> 
         number,
         params: a.clone(),
         score: Some(-value(est, space, a)),
+        scores: vec![Some(-value(est, space, a))],
         metrics: Default::default(),
     }
 }

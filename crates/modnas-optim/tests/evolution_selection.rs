@@ -37,6 +37,7 @@ fn told(a: &Assignment, score: f64, number: u64) -> Observation {
         number,
         params: a.clone(),
         score: Some(score),
+        scores: vec![Some(score)],
         metrics: Default::default(),
     }
 }

@@ -88,6 +88,9 @@ const ALL: &[&str] = &[
     "{type: Smbo, args: {n_next: 8, surrogate: {type: Mlp, args: {epochs: 20}}}}",
     "{type: Smbo, args: {n_next: 8, surrogate: GaussianProcess, acquisition: {type: Annealing, args: {chains: 16}}}}",
     "{type: BayesOpt, args: {n_initial: 5, candidates: 200, local: 50}}",
+    "{type: NSGA2, args: {population: 8}}",
+    "{type: ParetoRegularizedEvolution, args: {population: 10, sample: 3}}",
+    "{type: CmaEs, args: {popsize: 6}}",
 ];
 
 /// The component type an entry of [`ALL`] names: the whole spec, or its `type:` field.

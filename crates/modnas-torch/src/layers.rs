@@ -151,10 +151,10 @@ impl Conv {
                 self.groups,
             )
         };
-        if crate::metrics::counting() {
+        if crate::counter::counting() {
             let s = y.size();
             let bias = self.bias.as_ref().map_or(0, |b| b.numel() as i64);
-            crate::metrics::add(self.weight.numel() as i64 + bias, self.macs(s[2] * s[3]));
+            crate::counter::add(self.weight.numel() as i64 + bias, self.macs(s[2] * s[3]));
         }
         if CHANNELS_LAST.with(Cell::get) && y.dim() == 4 && y.size()[1] > 1 && y.stride()[1] != 1 {
             to_channels_last(&y)
@@ -255,10 +255,10 @@ impl BatchNorm {
 
 impl BatchNorm {
     fn count(&self) {
-        if crate::metrics::counting() {
+        if crate::counter::counting() {
             let n = self.weight.as_ref().map_or(0, |w| w.numel() as i64)
                 + self.bias.as_ref().map_or(0, |b| b.numel() as i64);
-            crate::metrics::add(n, 0.0);
+            crate::counter::add(n, 0.0);
         }
     }
 }
@@ -284,9 +284,9 @@ impl Linear {
 
     /// Applies the layer.
     pub fn forward(&self, x: &Tensor) -> Tensor {
-        if crate::metrics::counting() {
+        if crate::counter::counting() {
             let w = self.weight.numel();
-            crate::metrics::add((w + self.bias.numel()) as i64, w as f64);
+            crate::counter::add((w + self.bias.numel()) as i64, w as f64);
         }
         x.linear(&self.weight, Some(&self.bias))
     }

@@ -4,6 +4,7 @@
 //! backbones, data, training, supernet estimators and gradient-based optimizers, on libtorch.
 
 pub mod backbones;
+pub mod counter;
 pub mod dag;
 pub mod data;
 pub mod grad;
@@ -11,6 +12,7 @@ pub mod layers;
 pub mod metrics;
 pub mod mixed;
 pub mod model;
+pub mod op;
 pub mod ops;
 pub mod routine;
 pub mod slot;

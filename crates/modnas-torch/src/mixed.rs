@@ -487,7 +487,7 @@ impl MixedOp {
             if tch::no_grad(|| wi.double_value(&[])) == 0.0 {
                 continue;
             }
-            let y = crate::metrics::with_weight(&wi, || op.forward_t(x, false));
+            let y = crate::counter::with_weight(&wi, || op.forward_t(x, false));
             if out.is_none() && !is_zero_name(&self.names[i]) {
                 out = Some(y);
             }
@@ -498,7 +498,7 @@ impl MixedOp {
 
 impl Op for MixedOp {
     fn forward_t(&self, x: &Tensor, train: bool) -> Tensor {
-        if crate::metrics::counting() {
+        if crate::counter::counting() {
             return self.forward_counting(x);
         }
         match (self.kind, &self.alpha) {

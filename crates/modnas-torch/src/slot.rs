@@ -14,39 +14,14 @@
 //! over candidates, a layer with more slots); the slot then forwards to it. A slot left
 //! unconverted is reported by [`SlotSet::check_converted`] before anything runs.
 
-use crate::ops::Op;
+pub use crate::op::SlotSpec;
+
+use crate::op::Op;
 use std::any::Any;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::{Arc, Mutex};
 use tch::Tensor;
-
-/// What a slot stands for: its shape and any extra arguments of the original layer.
-#[derive(Clone, Debug, PartialEq)]
-pub struct SlotSpec {
-    /// Unique name (also the variable-store path of what it becomes).
-    pub name: String,
-    /// Input channels.
-    pub chn_in: i64,
-    /// Output channels.
-    pub chn_out: i64,
-    /// Stride.
-    pub stride: i64,
-    /// Extra arguments of the original layer (`expansion`, `groups`…).
-    pub kwargs: BTreeMap<String, serde_json::Value>,
-    /// Slots with the same share key share their architecture parameters (DARTS cells).
-    pub share: Option<String>,
-}
-
-impl SlotSpec {
-    /// `in=16 out=32 stride=1`.
-    pub fn describe(&self) -> String {
-        format!(
-            "in={} out={} stride={}",
-            self.chn_in, self.chn_out, self.stride
-        )
-    }
-}
 
 struct Inner {
     spec: SlotSpec,

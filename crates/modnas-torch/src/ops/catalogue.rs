@@ -20,7 +20,7 @@ use super::basic::{ChainBuilder, Identity, Pool, PoolKind, Zero};
 use super::mobile::{InvertedResidual, MobileV3Block};
 use super::{FactorizedReduce, Op, OpError, OpStyle};
 use crate::layers::ConvOpts;
-use crate::slot::SlotSpec;
+use crate::op::SlotSpec;
 use tch::nn;
 
 /// A parsed primitive name.
