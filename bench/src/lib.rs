@@ -79,6 +79,7 @@ pub fn run_search(
         run_dir: None,
         worker: "bench".into(),
         max_attempts: 3,
+        pruner: None,
     };
     s.run().map(|o| o.trials).map_err(|e| e.to_string())
 }

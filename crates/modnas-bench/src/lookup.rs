@@ -3,7 +3,7 @@
 use crate::table::{Table, TableError};
 use modnas_core::config::ConfigError;
 use modnas_core::estimator::{EstimContext, EstimRegistry, Estimator, EvalContext};
-use modnas_core::objective::Objective;
+use modnas_core::objective::{Metrics, Objective};
 use modnas_core::param::{Assignment, ParamSpace};
 use modnas_core::registry::{Args, RegistryError};
 use modnas_core::seed::rng_from_seed;
@@ -94,6 +94,52 @@ impl LookupTable {
     }
 }
 
+impl LookupTable {
+    /// A table with a fidelity column: the learning curve (of the drawn run, or the mean over
+    /// runs at each fidelity) reported step by step, stopping when pruned; the result and the
+    /// cost are those of the last fidelity reached.
+    fn evaluate_curve(
+        &self,
+        ctx: &EvalContext<'_>,
+        params: &Assignment,
+        runs: usize,
+    ) -> Result<Evaluation, TrialFailure> {
+        let chosen: Vec<usize> = match self.mode {
+            Mode::Mean => (0..runs).collect(),
+            Mode::RandomSeed => vec![rng_from_seed(ctx.seed).random_range(0..runs)],
+        };
+        // Per fidelity: metric sums, cost sum, number of runs.
+        let mut at: std::collections::BTreeMap<u64, (Metrics, f64, f64)> = Default::default();
+        for k in chosen {
+            let curve = self
+                .table
+                .curve(params, k)
+                .ok_or_else(|| TrialFailure::new("table lookup failed"))?;
+            for (f, m, c) in curve {
+                let e = at.entry(f).or_default();
+                for (name, v) in m {
+                    *e.0.entry(name).or_insert(0.0) += v;
+                }
+                e.1 += c;
+                e.2 += 1.0;
+            }
+        }
+        let mut last = (Metrics::new(), 0.0);
+        for (f, (sums, cost, n)) in at {
+            let metrics: Metrics = sums.into_iter().map(|(k, v)| (k, v / n)).collect();
+            last = (metrics, cost / n);
+            if ctx.reporter.report(f, &last.0) == modnas_core::estimator::Decision::Prune {
+                break;
+            }
+        }
+        Ok(Evaluation {
+            metrics: last.0,
+            cost: self.table.has_cost().then_some(last.1),
+            attrs: Default::default(),
+        })
+    }
+}
+
 impl Estimator for LookupTable {
     fn space(&self) -> Option<ParamSpace> {
         Some(self.table.space().clone())
@@ -122,6 +168,9 @@ impl Estimator for LookupTable {
                 ctx.space.format(params),
                 self.table.path().display()
             )));
+        }
+        if self.table.has_fidelity() {
+            return self.evaluate_curve(ctx, params, runs);
         }
         let (metrics, cost) = match self.mode {
             Mode::Mean => self.table.mean(params),
@@ -307,4 +356,120 @@ pub fn register(reg: &mut EstimRegistry) -> Result<(), RegistryError> {
             Ok(Box::new(LookupTable::new(Arc::new(table), a.mode, a.sleep)))
         },
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use modnas_core::estimator::{Decision, Reporter};
+    use modnas_core::param::ParamValue;
+    use std::sync::Mutex;
+
+    const DESC: &str = "params:\n  op: [a, b]\nmetrics: [acc, time]\ncost: time\nseed: seed\nfidelity: epoch\nobjectives: [{metric: acc, direction: max}]\n";
+
+    fn table(csv: &str, desc: &str) -> Result<Table, TableError> {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("t.csv"), csv).unwrap();
+        std::fs::write(dir.path().join("t.yaml"), desc).unwrap();
+        Table::load(&dir.path().join("t.csv"), &dir.path().join("t.yaml"))
+    }
+
+    /// Records the steps and prunes at `stop_at`.
+    struct StopAt(u64, Mutex<Vec<(u64, f64)>>);
+
+    impl Reporter for StopAt {
+        fn report(&self, step: u64, m: &Metrics) -> Decision {
+            self.1.lock().unwrap().push((step, m["acc"]));
+            if step == self.0 {
+                Decision::Prune
+            } else {
+                Decision::Continue
+            }
+        }
+    }
+
+    fn evaluate(
+        t: &Arc<Table>,
+        mode: Mode,
+        op: usize,
+        stop_at: u64,
+    ) -> (Evaluation, Vec<(u64, f64)>) {
+        let est = LookupTable::new(t.clone(), mode, 0.0);
+        let r = StopAt(stop_at, Mutex::new(Vec::new()));
+        let cancel = std::sync::atomic::AtomicBool::new(false);
+        let ctx = EvalContext {
+            trial: 0,
+            seed: 3,
+            space: t.space(),
+            run_dir: None,
+            cancel: &cancel,
+            reporter: &r,
+        };
+        let ev = est
+            .evaluate(&ctx, &Assignment(vec![ParamValue::Choice(op)]))
+            .unwrap();
+        (ev, r.1.into_inner().unwrap())
+    }
+
+    #[test]
+    fn a_fidelity_column_gives_learning_curves() {
+        // Rows out of order on purpose; `b` has one seed, `a` two.
+        let csv = "op,seed,epoch,acc,time\na,0,3,0.9,30\na,0,1,0.5,10\nb,0,1,0.6,10\na,1,1,0.3,10\na,0,2,0.7,20\na,1,2,0.4,20\na,1,3,0.5,30\nb,0,2,0.8,20\n";
+        let t = Arc::new(table(csv, DESC).unwrap());
+        assert!(t.has_fidelity());
+        assert_eq!(t.len(), 3, "one result per run");
+        let a = Assignment(vec![ParamValue::Choice(0)]);
+        assert_eq!(t.runs(&a), 2);
+        let c: Vec<(u64, f64, f64)> = t
+            .curve(&a, 1)
+            .unwrap()
+            .into_iter()
+            .map(|(f, m, c)| (f, m["acc"], c))
+            .collect();
+        assert_eq!(c, vec![(1, 0.3, 10.0), (2, 0.4, 20.0), (3, 0.5, 30.0)]);
+        // A run's result is its last fidelity; the mean is over the runs' results.
+        assert_eq!(t.run(&a, 0).unwrap().0["acc"], 0.9);
+        assert!((t.mean_of(&a, "acc").unwrap() - 0.7).abs() < 1e-12);
+        // Mean mode reports the mean curve; pruned at epoch 2, it keeps epoch 2 and its cost.
+        let (ev, steps) = evaluate(&t, Mode::Mean, 0, 2);
+        let acc: Vec<(u64, f64)> = steps
+            .iter()
+            .map(|&(f, v)| (f, (v * 100.0).round() / 100.0))
+            .collect();
+        assert_eq!(acc, vec![(1, 0.4), (2, 0.55)]);
+        assert!((ev.metrics["acc"] - 0.55).abs() < 1e-12);
+        assert_eq!(ev.cost, Some(20.0));
+        // Not pruned: the whole curve, ending at the run's result.
+        let (ev, steps) = evaluate(&t, Mode::RandomSeed, 1, 99);
+        assert_eq!(steps, vec![(1, 0.6), (2, 0.8)]);
+        assert_eq!(ev.metrics["acc"], 0.8);
+    }
+
+    #[test]
+    fn bad_fidelity_cells_are_clear_errors() {
+        let e = table("op,seed,epoch,acc,time\na,0,1.5,0.5,1\n", DESC).unwrap_err();
+        assert!(e.to_string().contains("not a whole number"), "{e}");
+        let e = table("op,seed,epoch,acc,time\na,0,1,0.5,1\na,0,1,0.6,1\n", DESC).unwrap_err();
+        assert!(
+            e.to_string().contains("two rows of one run at fidelity 1"),
+            "{e}"
+        );
+        let e = table("op,seed,acc,time\na,0,0.5,1\n", DESC).unwrap_err();
+        assert!(e.to_string().contains("no column `epoch`"), "{e}");
+    }
+
+    #[test]
+    fn without_a_fidelity_column_runs_keep_their_file_order() {
+        let desc = DESC.replace("fidelity: epoch\n", "");
+        let t = table(
+            "op,seed,acc,time\na,9,0.1,1\na,2,0.2,1\na,10,0.3,1\n",
+            &desc,
+        )
+        .unwrap();
+        assert!(!t.has_fidelity());
+        let a = Assignment(vec![ParamValue::Choice(0)]);
+        let accs: Vec<f64> = (0..3).map(|k| t.run(&a, k).unwrap().0["acc"]).collect();
+        assert_eq!(accs, vec![0.1, 0.2, 0.3]);
+        assert!(t.curve(&a, 0).is_none());
+    }
 }

@@ -76,6 +76,63 @@ impl Args for SyntheticArgs {
 pub struct Synthetic {
     args: SyntheticArgs,
     space: ParamSpace,
+    /// Steps of a multi-fidelity evaluation (0: one value, no steps).
+    steps: u64,
+}
+
+/// Arguments of the multi-fidelity form of [`Synthetic`]: the function's arguments and `steps`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MultiFidelityArgs {
+    /// The function.
+    pub function: Function,
+    /// Dimension (sphere, rosenbrock, one_max, categorical).
+    pub dims: usize,
+    /// Choices per parameter (categorical).
+    pub choices: usize,
+    /// Standard deviation of Gaussian noise added to each step's value.
+    pub noise: f64,
+    /// Steps of an evaluation: it reports a learning curve at steps 1..=S that ends at the
+    /// function's value (see [`learning_curve`]), stops when pruned, and costs the steps it ran.
+    pub steps: u64,
+}
+
+impl Default for MultiFidelityArgs {
+    fn default() -> Self {
+        let d = SyntheticArgs::default();
+        MultiFidelityArgs {
+            function: d.function,
+            dims: d.dims,
+            choices: d.choices,
+            noise: d.noise,
+            steps: 27,
+        }
+    }
+}
+
+impl MultiFidelityArgs {
+    /// The function's own arguments.
+    pub fn function_args(&self) -> SyntheticArgs {
+        SyntheticArgs {
+            function: self.function,
+            dims: self.dims,
+            choices: self.choices,
+            noise: self.noise,
+        }
+    }
+}
+
+impl Args for MultiFidelityArgs {
+    fn check(&self) -> Result<(), (String, String)> {
+        self.function_args().check()?;
+        if !(1..=1_000_000).contains(&self.steps) {
+            return Err((
+                "steps".into(),
+                format!("`steps` must be between 1 and 1000000, got {}", self.steps),
+            ));
+        }
+        Ok(())
+    }
 }
 
 fn real(space: &mut ParamSpace, name: &str, low: f64, high: f64) {
@@ -124,7 +181,19 @@ impl Synthetic {
                 );
             }),
         }
-        Synthetic { args, space }
+        Synthetic {
+            args,
+            space,
+            steps: 0,
+        }
+    }
+
+    /// The function's multi-fidelity estimator: a learning curve over `steps` steps.
+    pub fn multi_fidelity(args: &MultiFidelityArgs) -> Self {
+        Synthetic {
+            steps: args.steps,
+            ..Synthetic::new(args.function_args())
+        }
     }
 
     /// The noiseless value at `a`.
@@ -216,13 +285,13 @@ impl Estimator for Synthetic {
         ctx: &EvalContext<'_>,
         params: &Assignment,
     ) -> Result<Evaluation, TrialFailure> {
+        if self.steps > 0 {
+            return Ok(self.evaluate_steps(ctx, params));
+        }
         let mut v = self.value(params);
         if self.args.noise > 0.0 {
             let mut rng = rng_from_seed(ctx.seed);
-            let u1: f64 = rng.random_range(f64::MIN_POSITIVE..1.0);
-            let u2: f64 = rng.random();
-            v +=
-                self.args.noise * (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos();
+            v += self.args.noise * gaussian(&mut rng);
         }
         let metrics: Metrics = [("value".to_string(), v)].into();
         Ok(Evaluation {
@@ -230,6 +299,67 @@ impl Estimator for Synthetic {
             cost: None,
             attrs: Default::default(),
         })
+    }
+}
+
+/// A standard normal draw (Box–Muller).
+fn gaussian(rng: &mut modnas_core::seed::Rng) -> f64 {
+    let u1: f64 = rng.random_range(f64::MIN_POSITIVE..1.0);
+    let u2: f64 = rng.random();
+    (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()
+}
+
+/// A hash of an assignment in `[0, 1)`, one per `salt`.
+fn unit_hash(params: &Assignment, salt: u64) -> f64 {
+    use modnas_core::seed::splitmix64;
+    let mut h = splitmix64(salt);
+    for v in params.values() {
+        let bits = match *v {
+            ParamValue::Choice(i) => i as u64,
+            ParamValue::Int(i) => i as u64,
+            ParamValue::Float(x) => x.to_bits(),
+        };
+        h = splitmix64(h ^ bits);
+    }
+    (h >> 11) as f64 / (1u64 << 53) as f64
+}
+
+/// The value at `step` of `steps` of a learning curve that ends at `end`: worse than `end`
+/// (larger when `minimize`) by `(|end| + 1)·c·(e^(−k·step/steps) − e^(−k))`, where the height
+/// `c ∈ [0.5, 1.5)` and the speed `k ∈ [1, 6)` depend on the assignment, so curves cross and an
+/// early leader need not win.
+pub fn learning_curve(params: &Assignment, end: f64, minimize: bool, step: u64, steps: u64) -> f64 {
+    let c = 0.5 + unit_hash(params, 1);
+    let k = 1.0 + 5.0 * unit_hash(params, 2);
+    let t = step.min(steps) as f64 / steps.max(1) as f64;
+    let gap = (end.abs() + 1.0) * c * ((-k * t).exp() - (-k).exp());
+    if minimize { end + gap } else { end - gap }
+}
+
+impl Synthetic {
+    /// A multi-fidelity evaluation: the learning curve reported step by step.
+    fn evaluate_steps(&self, ctx: &EvalContext<'_>, params: &Assignment) -> Evaluation {
+        let end = self.value(params);
+        let minimize = !self.maximize();
+        let mut rng = rng_from_seed(ctx.seed);
+        let mut metrics = Metrics::new();
+        let mut ran = 0;
+        for step in 1..=self.steps {
+            let mut v = learning_curve(params, end, minimize, step, self.steps);
+            if self.args.noise > 0.0 {
+                v += self.args.noise * gaussian(&mut rng);
+            }
+            metrics = [("value".to_string(), v)].into();
+            ran = step;
+            if ctx.reporter.report(step, &metrics) == modnas_core::estimator::Decision::Prune {
+                break;
+            }
+        }
+        Evaluation {
+            metrics,
+            cost: Some(ran as f64),
+            attrs: Default::default(),
+        }
     }
 }
 
@@ -245,12 +375,82 @@ pub fn register(reg: &mut EstimRegistry) -> Result<(), RegistryError> {
             }
             Ok(Box::new(Synthetic::new(a)))
         },
+    )?;
+    reg.add::<MultiFidelityArgs>(
+        "MultiFidelity",
+        &["SyntheticMultiFidelity"],
+        "A synthetic function as a learning curve over `steps` steps (ends at the function's value; curves cross), for pruners.",
+        |a, ctx: &EstimContext| {
+            if ctx.space.is_some() {
+                return Err(ConfigError::new("the MultiFidelity estimator defines its own space; remove the `space:` section"));
+            }
+            Ok(Box::new(Synthetic::multi_fidelity(&a)))
+        },
     )
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn learning_curves_end_at_the_value_and_improve() {
+        let s = Synthetic::multi_fidelity(&MultiFidelityArgs {
+            function: Function::Branin,
+            steps: 10,
+            ..Default::default()
+        });
+        let a = |x: f64| Assignment(vec![ParamValue::Float(x), ParamValue::Float(3.0)]);
+        let mut ends = Vec::new();
+        let mut firsts = Vec::new();
+        for i in 0..100 {
+            let x = -5.0 + 0.15 * i as f64;
+            let end = s.value(&a(x));
+            let curve: Vec<f64> = (1..=10)
+                .map(|k| learning_curve(&a(x), end, true, k, 10))
+                .collect();
+            assert_eq!(curve[9], end);
+            assert!(curve.windows(2).all(|w| w[1] <= w[0]), "{curve:?}");
+            ends.push(end);
+            firsts.push(curve[0]);
+        }
+        // Some pairs are ranked differently at step 1 and at the end (the curves cross).
+        let crossings = (0..100)
+            .flat_map(|i| (0..i).map(move |j| (i, j)))
+            .filter(|&(i, j)| (firsts[i] < firsts[j]) != (ends[i] < ends[j]))
+            .count();
+        assert!(crossings > 0 && crossings < 4950 / 2, "{crossings}");
+        // Reported step by step, and stopped by a prune.
+        struct StopAt3(std::sync::Mutex<Vec<u64>>);
+        impl modnas_core::estimator::Reporter for StopAt3 {
+            fn report(&self, step: u64, _: &Metrics) -> modnas_core::estimator::Decision {
+                self.0.lock().unwrap().push(step);
+                if step == 3 {
+                    modnas_core::estimator::Decision::Prune
+                } else {
+                    modnas_core::estimator::Decision::Continue
+                }
+            }
+        }
+        let r = StopAt3(Default::default());
+        let space = s.space.clone();
+        let cancel = std::sync::atomic::AtomicBool::new(false);
+        let ctx = EvalContext {
+            trial: 0,
+            seed: 1,
+            space: &space,
+            run_dir: None,
+            cancel: &cancel,
+            reporter: &r,
+        };
+        let ev = s.evaluate(&ctx, &a(1.0)).unwrap();
+        assert_eq!(*r.0.lock().unwrap(), vec![1, 2, 3]);
+        assert_eq!(ev.cost, Some(3.0));
+        assert_eq!(
+            ev.metrics["value"],
+            learning_curve(&a(1.0), s.value(&a(1.0)), true, 3, 10)
+        );
+    }
 
     fn at(s: &Synthetic, xs: &[f64]) -> f64 {
         s.value(&Assignment(

@@ -1,8 +1,9 @@
 //! Benchmark tables: a CSV of evaluated configurations plus a YAML description of its columns.
 //!
 //! The format is documented in `docs/table-format.md`. In short: one column per parameter (named
-//! as in the description), one per metric, optional `seed` and cost columns; several rows with the
-//! same parameter values are repeated runs (seeds).
+//! as in the description), one per metric, optional `seed`, cost and `fidelity` columns; several
+//! rows with the same parameter values are repeated runs (seeds), and with a fidelity column the
+//! rows of one run at growing fidelity (epochs…) are its learning curve.
 
 use modnas_core::config::{ConfigError, Fields, Node, space_from_node, yaml};
 use modnas_core::objective::{Direction, Metrics, Objective};
@@ -36,8 +37,18 @@ pub enum TableError {
     },
 }
 
-/// One parsed CSV row: key bits, metrics, cost, parameter values.
-type Row = (Vec<u64>, Vec<f64>, f64, Vec<ParamValue>);
+/// One parsed CSV row: key bits, metrics, cost, parameter values, run (seed cell), fidelity.
+type Row = (Vec<u64>, Vec<f64>, f64, Vec<ParamValue>, String, u64);
+
+/// The learning curve of a run: rows in fidelity order, the last one being the run's result.
+#[derive(Clone, Debug, Default)]
+struct Curves {
+    fidelity: Vec<u64>,
+    values: Vec<f64>,
+    costs: Vec<f64>,
+    /// Per final row (run), its range in the arrays above.
+    ranges: Vec<(u32, u32)>,
+}
 
 /// A loaded benchmark table.
 pub struct Table {
@@ -52,6 +63,8 @@ pub struct Table {
     costs: Vec<f64>,
     rows: usize,
     path: PathBuf,
+    /// With a fidelity column: every run's learning curve.
+    curves: Option<Curves>,
 }
 
 impl std::fmt::Debug for Table {
@@ -65,6 +78,7 @@ struct Description {
     metrics: Vec<String>,
     cost: Option<String>,
     seed: Option<String>,
+    fidelity: Option<String>,
     objectives: Vec<Objective>,
     describe: Option<String>,
 }
@@ -75,6 +89,7 @@ fn read_description(node: &Node) -> Result<Description, ConfigError> {
     let metrics: Vec<String> = f.req("metrics")?;
     let cost: Option<String> = f.opt("cost")?;
     let seed: Option<String> = f.opt("seed")?;
+    let fidelity: Option<String> = f.opt("fidelity")?;
     let objectives: Option<Vec<Objective>> = f.opt("objectives")?;
     let describe: Option<String> = f.opt("describe")?;
     let _: Option<String> = f.opt("source")?;
@@ -110,6 +125,7 @@ fn read_description(node: &Node) -> Result<Description, ConfigError> {
         metrics,
         cost,
         seed,
+        fidelity,
         objectives,
         describe,
     })
@@ -187,8 +203,13 @@ impl Table {
             .as_deref()
             .map(|c| col(c).ok_or_else(|| missing(c)))
             .transpose()?;
-        let _seed_col = desc
+        let seed_col = desc
             .seed
+            .as_deref()
+            .map(|c| col(c).ok_or_else(|| missing(c)))
+            .transpose()?;
+        let fidelity_col = desc
+            .fidelity
             .as_deref()
             .map(|c| col(c).ok_or_else(|| missing(c)))
             .transpose()?;
@@ -278,7 +299,23 @@ impl Table {
                 }
                 None => 0.0,
             };
-            rows.push((key, ms, cost, vals));
+            let run = seed_col
+                .map(|c| rec.get(c).unwrap_or("").trim().to_string())
+                .unwrap_or_default();
+            let fidelity = match fidelity_col {
+                Some(c) => {
+                    let text = rec.get(c).unwrap_or("").trim();
+                    text.parse::<u64>().map_err(|_| TableError::Cell {
+                        file: file.clone(),
+                        line,
+                        message: format!(
+                            "fidelity column: `{text}` is not a whole number ≥ 0 (an epoch, a budget)"
+                        ),
+                    })?
+                }
+                None => 0,
+            };
+            rows.push((key, ms, cost, vals, run, fidelity));
         }
         if rows.is_empty() {
             return Err(TableError::Io {
@@ -286,7 +323,44 @@ impl Table {
                 message: "the table has no rows".into(),
             });
         }
-        rows.sort_by(|a, b| a.0.cmp(&b.0));
+        if fidelity_col.is_some() {
+            rows.sort_by(|a, b| (&a.0, &a.4, a.5).cmp(&(&b.0, &b.4, b.5)));
+        } else {
+            // Stable: the runs of a configuration keep their order in the file.
+            rows.sort_by(|a, b| a.0.cmp(&b.0));
+        }
+        // With a fidelity column, the rows of one run (configuration and seed) are its learning
+        // curve: its last row is the run's result, the others go to `curves`.
+        let mut curves = fidelity_col.map(|_| Curves::default());
+        if let Some(c) = curves.as_mut() {
+            let mut finals: Vec<Row> = Vec::new();
+            let mut start = 0usize;
+            for i in 0..rows.len() {
+                let last_of_run =
+                    i + 1 == rows.len() || rows[i + 1].0 != rows[i].0 || rows[i + 1].4 != rows[i].4;
+                if rows[i].5 == rows.get(i + 1).map_or(u64::MAX, |r| r.5) && !last_of_run {
+                    return Err(TableError::Io {
+                        file,
+                        message: format!(
+                            "two rows of one run at fidelity {} (the same parameters and seed)",
+                            rows[i].5
+                        ),
+                    });
+                }
+                if last_of_run {
+                    let from = c.fidelity.len() as u32;
+                    for r in &rows[start..=i] {
+                        c.fidelity.push(r.5);
+                        c.values.extend_from_slice(&r.1);
+                        c.costs.push(r.2);
+                    }
+                    c.ranges.push((from, (i + 1 - start) as u32));
+                    finals.push(rows[i].clone());
+                    start = i + 1;
+                }
+            }
+            rows = finals;
+        }
         let n_metrics = desc.metrics.len();
         let mut index = HashMap::new();
         let mut configs = Vec::new();
@@ -314,6 +388,7 @@ impl Table {
             costs,
             rows: rows.len(),
             path: csv_path.to_path_buf(),
+            curves,
         })
     }
 
@@ -372,6 +447,36 @@ impl Table {
             .zip(self.values[row * n..(row + 1) * n].iter().copied())
             .collect();
         Some((m, self.costs[row]))
+    }
+
+    /// Whether the table has a fidelity column (runs have learning curves).
+    pub fn has_fidelity(&self) -> bool {
+        self.curves.is_some()
+    }
+
+    /// The learning curve of run `k` of `a`: `(fidelity, metrics, cost)` in fidelity order, the
+    /// last being [`Table::run`]'s result; `None` without a fidelity column.
+    pub fn curve(&self, a: &Assignment, k: usize) -> Option<Vec<(u64, Metrics, f64)>> {
+        let c = self.curves.as_ref()?;
+        let &(start, len) = self.index.get(&a.key())?;
+        if k >= len as usize {
+            return None;
+        }
+        let (from, n) = c.ranges[start as usize + k];
+        let m = self.metric_names.len();
+        Some(
+            (from as usize..(from + n) as usize)
+                .map(|r| {
+                    let metrics = self
+                        .metric_names
+                        .iter()
+                        .cloned()
+                        .zip(c.values[r * m..(r + 1) * m].iter().copied())
+                        .collect();
+                    (c.fidelity[r], metrics, c.costs[r])
+                })
+                .collect(),
+        )
     }
 
     /// Mean metrics and cost over the runs of `a`.

@@ -104,6 +104,7 @@ pub fn list(kind: Option<&str>) -> Result<(), CliError> {
         ("optimizers", "optim:", rows(&regs.optim)),
         ("estimators", "estim:", rows(&regs.estim)),
         ("metrics", "metrics: {name: ...}", rows(&regs.metric)),
+        ("pruners", "prune:", rows(&regs.prune)),
         (
             "surrogates",
             "optim: {type: Smbo, args: {surrogate: ...}}",

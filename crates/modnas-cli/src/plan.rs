@@ -7,6 +7,7 @@ use modnas_core::metric::{Metric, MetricContext};
 use modnas_core::objective::{Direction, Objective, Objectives};
 use modnas_core::optimizer::{OptimContext, Optimizer};
 use modnas_core::param::ParamSpace;
+use modnas_core::prune::{PruneContext, Pruner};
 use modnas_core::seed::derive_seed;
 use modnas_core::stop::StopCriteria;
 use std::sync::Arc;
@@ -46,6 +47,8 @@ pub struct Plan {
     pub report: bool,
     /// Interrupted evaluations after which a trial is failed (`retry.max_attempts`).
     pub max_attempts: u32,
+    /// Stops unpromising trials early (`prune:`).
+    pub pruner: Option<Box<dyn Pruner>>,
     /// What defines the run (compared when resuming).
     pub identity: serde_json::Value,
     /// The whole resolved configuration.
@@ -225,6 +228,7 @@ pub fn build(
     let parallel: Option<usize> = f.opt("parallel")?;
     let journal_node = f.raw("journal");
     let retry_node = f.raw("retry");
+    let prune_node = f.raw("prune");
     let report: bool = f.opt("report")?.unwrap_or(true);
     f.finish()?;
 
@@ -387,7 +391,22 @@ pub fn build(
         Some(n) => retry_from_node(n)?,
         None => DEFAULT_MAX_ATTEMPTS,
     };
-    let identity = serde_json::json!({
+    let prune_spec = prune_node
+        .map(|n| ComponentSpec::parse(n, "prune"))
+        .transpose()?;
+    let pruner = prune_spec
+        .as_ref()
+        .map(|spec| {
+            regs.prune.build(
+                spec,
+                &PruneContext {
+                    seed: derive_seed(seed, "prune", 0),
+                    objectives: objectives.len(),
+                },
+            )
+        })
+        .transpose()?;
+    let mut identity = serde_json::json!({
         "seed": seed,
         "space": space.describe(),
         "optim": spec_json(&optim_spec, regs.optim.get(&optim_spec.name).map(|e| e.name)),
@@ -395,7 +414,13 @@ pub fn build(
         "objectives": objectives,
         "metrics": metrics_node.map(Node::to_json),
     });
-    let mut identity = identity;
+    // Only runs that prune carry the key, so runs made before pruners existed still resume.
+    if let (Some(spec), Some(m)) = (&prune_spec, identity.as_object_mut()) {
+        m.insert(
+            "prune".into(),
+            spec_json(spec, regs.prune.get(&spec.name).map(|e| e.name)),
+        );
+    }
     without_operational(&mut identity);
     let mut resolved = root.to_json();
     if let Some(m) = resolved.as_object_mut() {
@@ -428,6 +453,7 @@ pub fn build(
         journal,
         report,
         max_attempts,
+        pruner,
         identity,
         resolved,
     })

@@ -3,6 +3,7 @@
 use modnas_core::estimator::EstimRegistry;
 use modnas_core::metric::MetricRegistry;
 use modnas_core::optimizer::OptimRegistry;
+use modnas_core::prune::PrunerRegistry;
 
 /// The registries of components that configuration files choose by name.
 pub struct Registries {
@@ -12,6 +13,8 @@ pub struct Registries {
     pub estim: EstimRegistry,
     /// Derived metrics.
     pub metric: MetricRegistry,
+    /// Pruners.
+    pub prune: PrunerRegistry,
 }
 
 impl Registries {
@@ -27,10 +30,13 @@ impl Registries {
             .expect("estimator names are unique");
         let mut metric = modnas_core::metric::new_registry();
         modnas_core::metric::register_all(&mut metric).expect("metric names are unique");
+        let mut prune = modnas_core::prune::new_registry();
+        modnas_core::prune::register_all(&mut prune).expect("pruner names are unique");
         Registries {
             optim,
             estim,
             metric,
+            prune,
         }
     }
 }

@@ -5,16 +5,32 @@ use modnas_core::estimator::Estimator;
 use modnas_core::journal::Journal;
 use modnas_core::objective::{Objective, Objectives};
 use modnas_core::param::{Param, ParamSpace};
-use modnas_core::trial::Trial;
+use modnas_core::trial::{Step, Trial};
 use modnas_store::SqliteJournal;
+use std::collections::BTreeMap;
 use std::path::Path;
 
 /// Renders the report of a run.
+#[cfg_attr(not(feature = "torch"), allow(dead_code))]
 pub fn render(
     name: &str,
     space: &ParamSpace,
     objectives: &Objectives,
     trials: &[Trial],
+    estimator: Option<&dyn Estimator>,
+    facts: Vec<(String, String)>,
+) -> String {
+    let none = BTreeMap::new();
+    render_with_steps(name, space, objectives, trials, &none, estimator, facts)
+}
+
+/// Renders the report of a run whose trials reported intermediate results.
+pub fn render_with_steps(
+    name: &str,
+    space: &ParamSpace,
+    objectives: &Objectives,
+    trials: &[Trial],
+    steps: &BTreeMap<u64, Vec<Step>>,
     estimator: Option<&dyn Estimator>,
     facts: Vec<(String, String)>,
 ) -> String {
@@ -27,6 +43,7 @@ pub fn render(
         trials,
         describe: &describe,
         facts,
+        steps,
     })
 }
 
@@ -55,11 +72,13 @@ pub fn report(run_dir: &Path, output: Option<&Path>) -> Result<(), CliError> {
     }
     let objectives = Objectives(objectives);
     let (trials, _) = j.trials(&space)?;
-    let html = render(
+    let steps = j.steps()?;
+    let html = render_with_steps(
         &meta.name,
         &space,
         &objectives,
         &trials,
+        &steps,
         None,
         vec![("seed".into(), meta.seed.to_string())],
     );

@@ -219,6 +219,7 @@ pub fn execute(plan: Plan, opts: &RunOptions) -> Result<(), CliError> {
         run_dir: Some(run_dir.clone()),
         worker,
         max_attempts: plan.max_attempts,
+        pruner: plan.pruner,
     };
     let started = std::time::Instant::now();
     let outcome = search.run().map_err(|e| match e {
@@ -244,11 +245,12 @@ pub fn execute(plan: Plan, opts: &RunOptions) -> Result<(), CliError> {
         ))
     })?;
     if plan.report {
-        let html = crate::report_cmd::render(
+        let html = crate::report_cmd::render_with_steps(
             &plan.name,
             &plan.space,
             &plan.objectives,
             &outcome.trials,
+            &outcome.steps,
             Some(est),
             vec![
                 ("seed".into(), plan.seed.to_string()),
@@ -270,8 +272,18 @@ pub fn execute(plan: Plan, opts: &RunOptions) -> Result<(), CliError> {
         .iter()
         .filter(|t| t.state == TrialState::Failed)
         .count();
+    let pruned = outcome
+        .trials
+        .iter()
+        .filter(|t| t.state == TrialState::Pruned)
+        .count();
+    let pruned_text = if pruned > 0 {
+        format!(", {pruned} pruned")
+    } else {
+        String::new()
+    };
     println!(
-        "run `{}`: {} ({} trials: {complete} complete, {failed} failed; {} evaluated in {:.1} s this session)",
+        "run `{}`: {} ({} trials: {complete} complete, {failed} failed{pruned_text}; {} evaluated in {:.1} s this session)",
         plan.name,
         outcome.reason,
         outcome.trials.len(),

@@ -39,12 +39,18 @@ fn config(kind: &str, name: &str) -> String {
             "LookupTable" => "estim: {type: LookupTable, args: {table: TABLE}}\nstop: {max_trials: 20}\n".to_string(),
             "NasBench201" => nb.to_string(),
             "Synthetic" => "estim: {type: Synthetic, args: {function: hartmann6}}\nstop: {max_trials: 20}\n".to_string(),
+            "MultiFidelity" => "estim: {type: MultiFidelity, args: {function: hartmann6, steps: 9}}\nstop: {max_trials: 20}\nprune: ASHA\n".to_string(),
             "External" => "space: {x: {low: 0.0, high: 1.0}}\nestim: {type: External, args: {command: [python3, quad.py, \"{x}\"]}}\nobjectives: [loss:min]\nstop: {max_trials: 5}\n".to_string(),
             "SubNet" => format!("{TENSOR}{CONVNET}estim: {{type: SubNet, args: {{epochs: 1}}}}\nstop: {{max_trials: 2}}\n"),
             "SPOS" => format!("{TENSOR}{CONVNET}optim: RegularizedEvolution\nestim: {{type: SPOS, args: {{epochs: 1, num_bn_batch: 1}}}}\nstop: {{max_trials: 3}}\n"),
             other => panic!("no test configuration for estimator {other}"),
         },
         "metrics" => format!("{nb}metrics: {{combined: {{type: {name}, args: {{terms: [{{metric: val_acc}}, {{metric: latency, base: 0.02, weight: -0.1}}]}}}}}}\nobjectives: [combined, latency:min]\n"),
+        "pruners" => format!("estim: {{type: MultiFidelity, args: {{function: branin, steps: 9}}}}\nstop: {{max_trials: 20}}\nprune: {{type: {name}, args: {}}}\n", match name {
+            "Hyperband" => "{max_resource: 9}",
+            "Threshold" => "{upper: 1000}",
+            _ => "{}",
+        }),
         "surrogates" => format!("{nb}optim: {{type: Smbo, args: {{n_next: 10, surrogate: {name}, acquisition: {{type: Annealing, args: {{chains: 16}}}}}}}}\n"),
         "acquisitions" => format!("{nb}optim: {{type: Smbo, args: {{n_next: 10, acquisition: {name}}}}}\n"),
         // The tensor layer, on synthetic 1×16×16 images of 4 classes.
@@ -83,6 +89,7 @@ fn every_registered_component_runs() {
         "optimizers",
         "estimators",
         "metrics",
+        "pruners",
         "surrogates",
         "acquisitions",
     ] {

@@ -3,7 +3,6 @@
 
 mod common;
 use common::{modnas, repo, require_nb201, text};
-use rusqlite::Connection;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -29,31 +28,12 @@ fn args(runs: &Path) -> Vec<String> {
 }
 
 /// `(number, state, params, metrics)` of every trial.
-fn trials(runs: &Path) -> Vec<(i64, String, String, Option<String>)> {
-    let c = Connection::open(runs.join("nb201-regularized-evolution/journal.sqlite")).unwrap();
-    let mut s = c
-        .prepare("SELECT number, state, params, metrics FROM trials ORDER BY number")
-        .unwrap();
-    s.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
-        .unwrap()
-        .map(Result::unwrap)
-        .collect()
+fn trials(runs: &Path) -> Vec<common::TrialRow> {
+    common::trial_rows(&runs.join("nb201-regularized-evolution/journal.sqlite"))
 }
 
 fn finished(runs: &Path) -> i64 {
-    let p = runs.join("nb201-regularized-evolution/journal.sqlite");
-    if !p.exists() {
-        return 0;
-    }
-    let Ok(c) = Connection::open_with_flags(&p, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY) else {
-        return 0;
-    };
-    c.query_row(
-        "SELECT COUNT(*) FROM trials WHERE state IN ('complete', 'failed')",
-        [],
-        |r| r.get(0),
-    )
-    .unwrap_or(0)
+    common::finished_trials(&runs.join("nb201-regularized-evolution/journal.sqlite"))
 }
 
 #[test]

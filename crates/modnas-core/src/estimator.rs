@@ -1,6 +1,6 @@
 //! The Estimator interface (the paper's ω and η): it evaluates an assignment into metrics.
 
-use crate::objective::Objective;
+use crate::objective::{Metrics, Objective};
 use crate::param::{Assignment, ParamSpace};
 use crate::trial::{Evaluation, TrialFailure};
 use std::path::{Path, PathBuf};
@@ -19,6 +19,45 @@ pub struct EvalContext<'a> {
     /// Set when the search is interrupted: long evaluations should stop and return
     /// [`TrialFailure::cancelled`].
     pub cancel: &'a AtomicBool,
+    /// Where the evaluation reports intermediate results (per epoch, per budget); the answer
+    /// says whether to go on. [`NoReport`] when nobody listens.
+    pub reporter: &'a dyn Reporter,
+}
+
+/// What the pruner answers to an intermediate result.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Decision {
+    /// Go on evaluating.
+    Continue,
+    /// Stop now: the trial is recorded as pruned with the metrics of its last reported step,
+    /// whatever the evaluation returns afterwards (a failure included), unless it was cancelled
+    /// (interrupted trials go back to the queue).
+    Prune,
+}
+
+/// Receives a trial's intermediate results while it is evaluated.
+///
+/// Estimators that train (networks, external programs printing step lines, multi-fidelity
+/// functions) call [`Reporter::report`] after each step and stop soon after a
+/// [`Decision::Prune`]; the values are kept in the journal as the trial's learning curve.
+pub trait Reporter: Send + Sync {
+    /// Reports the metrics measured at `step` (steps should grow; a step reported again
+    /// replaces the earlier value).
+    fn report(&self, step: u64, metrics: &Metrics) -> Decision;
+
+    /// Whether a step was answered with [`Decision::Prune`].
+    fn pruned(&self) -> bool {
+        false
+    }
+}
+
+/// A reporter that keeps nothing and always answers [`Decision::Continue`].
+pub struct NoReport;
+
+impl Reporter for NoReport {
+    fn report(&self, _step: u64, _metrics: &Metrics) -> Decision {
+        Decision::Continue
+    }
 }
 
 /// Evaluates assignments into metrics: by training a network, looking up a benchmark table,

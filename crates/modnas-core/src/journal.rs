@@ -8,7 +8,8 @@
 
 use crate::param::Assignment;
 use crate::param::ParamSpace;
-use crate::trial::{Evaluation, NewTrial, Outcome, Trial, TrialState};
+use crate::trial::{Evaluation, NewTrial, Outcome, Step, Trial, TrialState};
+use std::collections::BTreeMap;
 
 /// Journal errors.
 #[derive(Debug, thiserror::Error)]
@@ -71,6 +72,20 @@ pub trait Journal: Send {
         outcome: &Outcome,
     ) -> Result<bool, JournalError>;
 
+    /// Replaces the intermediate results of trial `number`, claimed by `worker`, with `steps`
+    /// (written before [`Journal::finish`], so a finished trial always has its learning curve);
+    /// `false` if the claim was lost meanwhile.
+    fn record_steps(
+        &mut self,
+        number: u64,
+        worker: &str,
+        steps: &[Step],
+    ) -> Result<bool, JournalError>;
+
+    /// The intermediate results of every trial that reported some, by trial number, each in
+    /// step order.
+    fn steps(&mut self) -> Result<BTreeMap<u64, Vec<Step>>, JournalError>;
+
     /// Puts a claimed trial back in the queue (its evaluation was interrupted, or could not be
     /// set up); the handed-back evaluation does not count in its `attempts`.
     fn release(&mut self, number: u64, worker: &str) -> Result<(), JournalError>;
@@ -115,6 +130,7 @@ pub struct MemoryJournal {
     state: Option<String>,
     kv: std::collections::BTreeMap<String, String>,
     waiting: std::collections::BTreeSet<u64>,
+    steps: BTreeMap<u64, Vec<Step>>,
 }
 
 impl MemoryJournal {
@@ -235,8 +251,38 @@ impl Journal for MemoryJournal {
                 t.error = Some(reason.clone());
                 t.metrics = metrics.clone();
             }
+            Outcome::Pruned(ev) => {
+                t.state = TrialState::Pruned;
+                t.metrics = ev.metrics.clone();
+                t.cost = ev.cost;
+                t.attrs = ev.attrs.clone();
+            }
         }
         Ok(true)
+    }
+
+    fn record_steps(
+        &mut self,
+        number: u64,
+        worker: &str,
+        steps: &[Step],
+    ) -> Result<bool, JournalError> {
+        let t = self.get(number)?;
+        if t.state != TrialState::Running || t.worker.as_deref() != Some(worker) {
+            return Ok(false);
+        }
+        let mut v = steps.to_vec();
+        v.sort_by_key(|s| s.step);
+        if v.is_empty() {
+            self.steps.remove(&number);
+        } else {
+            self.steps.insert(number, v);
+        }
+        Ok(true)
+    }
+
+    fn steps(&mut self) -> Result<BTreeMap<u64, Vec<Step>>, JournalError> {
+        Ok(self.steps.clone())
     }
 
     fn release(&mut self, number: u64, worker: &str) -> Result<(), JournalError> {

@@ -15,6 +15,7 @@ pub mod objective;
 pub mod optimizer;
 pub mod output;
 pub mod param;
+pub mod prune;
 pub mod registry;
 pub mod search;
 pub mod seed;

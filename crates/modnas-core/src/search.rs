@@ -19,13 +19,14 @@ use crate::metric::{Metric, MetricInput};
 use crate::objective::{Objectives, pareto_front};
 use crate::optimizer::{History, OptimError, Optimizer};
 use crate::param::ParamSpace;
+use crate::prune::{PruneHub, Pruner, Taken};
 use crate::seed::derive_seed;
 use crate::stop::{StopCriteria, StopReason};
 use crate::trial::{
-    Evaluation, MAX_REASON_BYTES, NewTrial, Observation, Outcome, Trial, TrialFailure, TrialState,
-    shorten,
+    Evaluation, MAX_REASON_BYTES, NewTrial, Observation, Outcome, Step, Trial, TrialFailure,
+    TrialState, shorten,
 };
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
@@ -65,6 +66,8 @@ pub struct SearchOutcome {
     pub evaluated: u64,
     /// Trials found in the journal when the session started.
     pub resumed_from: u64,
+    /// The intermediate results (learning curves) of the trials that reported some.
+    pub steps: BTreeMap<u64, Vec<Step>>,
 }
 
 /// A configured search.
@@ -99,6 +102,17 @@ pub struct Search {
     /// is failed instead of evaluated again, so a trial that takes the process down cannot stop
     /// the run for good; 0 means no limit.
     pub max_attempts: u32,
+    /// Stops unpromising trials from their intermediate results (`None`: none is stopped; the
+    /// results are recorded all the same).
+    pub pruner: Option<Box<dyn Pruner>>,
+}
+
+/// What becomes of an evaluation's result.
+enum Resolution {
+    /// Back to the queue (interrupted, or a failure that says nothing about the trial).
+    Requeue(Option<SearchError>),
+    /// Recorded with its steps.
+    Record(Outcome, Vec<Step>),
 }
 
 /// Why a trial is given up on after `attempts` interrupted evaluations.
@@ -151,6 +165,10 @@ impl Tracker {
                 self.failed += 1;
                 self.cost += t.cost.unwrap_or(0.0);
             }
+            TrialState::Pruned => {
+                self.finished += 1;
+                self.cost += t.cost.unwrap_or(0.0);
+            }
             _ => {}
         }
     }
@@ -188,7 +206,8 @@ impl Tracker {
 }
 
 fn observation(t: &Trial, objectives: &Objectives) -> Observation {
-    let complete = t.state == TrialState::Complete;
+    // A pruned trial is observed with the scores of its last reported step.
+    let complete = matches!(t.state, TrialState::Complete | TrialState::Pruned);
     let scores: Vec<Option<f64>> = objectives
         .0
         .iter()
@@ -204,6 +223,32 @@ fn observation(t: &Trial, objectives: &Objectives) -> Observation {
 }
 
 type Done = (Trial, Result<Evaluation, TrialFailure>);
+
+/// Brings the in-memory copy of a trial up to the outcome recorded in the journal.
+fn apply(slot: &mut Trial, outcome: &Outcome) {
+    slot.finished_at = Some(crate::journal::now());
+    match outcome {
+        Outcome::Complete(ev) | Outcome::Pruned(ev) => {
+            slot.state = if matches!(outcome, Outcome::Pruned(_)) {
+                TrialState::Pruned
+            } else {
+                TrialState::Complete
+            };
+            slot.metrics = ev.metrics.clone();
+            slot.cost = ev.cost;
+            slot.attrs = ev.attrs.clone();
+        }
+        Outcome::Failed(reason) => {
+            slot.state = TrialState::Failed;
+            slot.error = Some(reason.clone());
+        }
+        Outcome::FailedWithMetrics { reason, metrics } => {
+            slot.state = TrialState::Failed;
+            slot.error = Some(reason.clone());
+            slot.metrics = metrics.clone();
+        }
+    }
+}
 
 impl Search {
     fn status<'a>(&'a self, trials: &'a [Trial], tr: &Tracker, elapsed: f64) -> Status<'a> {
@@ -224,14 +269,17 @@ impl Search {
         space: &ParamSpace,
         run_dir: Option<&std::path::Path>,
         cancel: &AtomicBool,
+        hub: &PruneHub,
         t: &Trial,
     ) -> Result<Evaluation, TrialFailure> {
+        let reporter = hub.reporter(t.number);
         let ctx = EvalContext {
             trial: t.number,
             seed: t.seed,
             space,
             run_dir,
             cancel,
+            reporter: &reporter,
         };
         // A panicking estimator fails its trial instead of taking the search down.
         match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
@@ -305,6 +353,75 @@ impl Search {
             }
         }
         Ok(ev)
+    }
+
+    /// The hub of this session's evaluations, its pruner shown the stored steps of every
+    /// finished trial (in trial order) so that it decides as in an uninterrupted run.
+    fn rebuild_hub(&mut self, trials: &[Trial], steps: &BTreeMap<u64, Vec<Step>>) -> PruneHub {
+        let hub = PruneHub::new(self.pruner.take(), self.objectives.clone());
+        if hub.prunes() {
+            for (&n, s) in steps {
+                if trials
+                    .get(n as usize)
+                    .is_some_and(|t| t.state.is_finished())
+                {
+                    hub.replay(n, s);
+                }
+            }
+        }
+        hub
+    }
+
+    /// What to record for an evaluation's result: an interrupted one goes back to the queue; a
+    /// pruned one keeps the metrics of its last step (whatever the evaluation returned after
+    /// being told to stop, a failure included); a fatal failure goes back to the queue too.
+    fn resolve(&self, t: &Trial, r: Result<Evaluation, TrialFailure>, taken: Taken) -> Resolution {
+        let Taken { steps, pruned } = taken;
+        if let Err(f) = &r
+            && f.cancelled
+        {
+            return Resolution::Requeue(None);
+        }
+        if pruned {
+            let last = steps.last().map(|s| s.metrics.clone()).unwrap_or_default();
+            let (cost, attrs) = match r {
+                Ok(ev) => (ev.cost, ev.attrs),
+                Err(_) => (None, serde_json::Value::Null),
+            };
+            let ev = Evaluation {
+                metrics: last,
+                cost,
+                attrs,
+            };
+            return Resolution::Record(Outcome::Pruned(ev), steps);
+        }
+        let r = self.complete(t, r);
+        let outcome = match r {
+            Ok(ev) => Outcome::Complete(ev),
+            Err(f) if f.cancelled => return Resolution::Requeue(None),
+            Err(f) if f.fatal => {
+                // The trial says nothing about its parameters: it goes back to the queue (the
+                // optimizer is not told) and runs once the problem is fixed.
+                return Resolution::Requeue(Some(SearchError::Fatal {
+                    trial: t.number,
+                    reason: shorten(&f.reason, MAX_REASON_BYTES).into_owned(),
+                }));
+            }
+            Err(f) => {
+                let reason = shorten(&f.reason, MAX_REASON_BYTES).into_owned();
+                let metrics: crate::objective::Metrics = f
+                    .metrics
+                    .into_iter()
+                    .filter(|(_, v)| v.is_finite())
+                    .collect();
+                if metrics.is_empty() {
+                    Outcome::Failed(reason)
+                } else {
+                    Outcome::FailedWithMetrics { reason, metrics }
+                }
+            }
+        };
+        Resolution::Record(outcome, steps)
     }
 
     /// Runs (or resumes) the search until a stop criterion holds.
@@ -383,6 +500,8 @@ impl Search {
         let space = self.space.clone();
         let run_dir = self.run_dir.clone();
         let cancel = self.interrupt.clone();
+        let mut all_steps = self.journal.steps()?;
+        let hub = Arc::new(self.rebuild_hub(&trials, &all_steps));
         let mut evaluated = 0u64;
         let mut last_elapsed_write = Instant::now();
 
@@ -398,6 +517,7 @@ impl Search {
                     let space = space.clone();
                     let run_dir = run_dir.clone();
                     let cancel = cancel.clone();
+                    let hub = hub.clone();
                     scope.spawn(move || {
                         loop {
                             let job = match job_rx.lock() {
@@ -410,6 +530,7 @@ impl Search {
                                 &space,
                                 run_dir.as_deref(),
                                 &cancel,
+                                &hub,
                                 &t,
                             );
                             if done_tx.send((t, r)).is_err() {
@@ -448,6 +569,7 @@ impl Search {
                                     &space,
                                     run_dir.as_deref(),
                                     &cancel,
+                                    &hub,
                                     &t,
                                 );
                                 inline_done.push_back((t, r));
@@ -527,24 +649,12 @@ impl Search {
                         },
                     };
                     in_flight -= 1;
-                    let r = self.complete(&t, r);
-                    let outcome = match r {
-                        Ok(ev) => Outcome::Complete(ev),
-                        Err(f) if f.cancelled => {
-                            self.journal.release(t.number, &self.worker)?;
-                            if let Some(slot) = trials.get_mut(t.number as usize) {
-                                slot.state = TrialState::Waiting;
-                            }
-                            continue;
-                        }
-                        Err(f) if f.fatal => {
-                            // The trial says nothing about its parameters: it goes back to the
-                            // queue (the optimizer is not told) and runs once the problem is fixed.
+                    let taken = hub.take(t.number);
+                    let (outcome, steps) = match self.resolve(&t, r, taken) {
+                        Resolution::Record(o, steps) => (o, steps),
+                        Resolution::Requeue(err) => {
                             if fatal.is_none() {
-                                fatal = Some(SearchError::Fatal {
-                                    trial: t.number,
-                                    reason: shorten(&f.reason, MAX_REASON_BYTES).into_owned(),
-                                });
+                                fatal = err;
                             }
                             self.journal.release(t.number, &self.worker)?;
                             if let Some(slot) = trials.get_mut(t.number as usize) {
@@ -553,20 +663,16 @@ impl Search {
                             }
                             continue;
                         }
-                        Err(f) => {
-                            let reason = shorten(&f.reason, MAX_REASON_BYTES).into_owned();
-                            let metrics: crate::objective::Metrics = f
-                                .metrics
-                                .into_iter()
-                                .filter(|(_, v)| v.is_finite())
-                                .collect();
-                            if metrics.is_empty() {
-                                Outcome::Failed(reason)
-                            } else {
-                                Outcome::FailedWithMetrics { reason, metrics }
-                            }
-                        }
                     };
+                    if !steps.is_empty()
+                        && !self.journal.record_steps(t.number, &self.worker, &steps)?
+                    {
+                        tracing::warn!(
+                            trial = t.number,
+                            "the claim on this trial was lost; its result is dropped"
+                        );
+                        continue;
+                    }
                     if !self.journal.finish(t.number, &self.worker, &outcome)? {
                         tracing::warn!(
                             trial = t.number,
@@ -577,25 +683,10 @@ impl Search {
                     evaluated += 1;
                     let i = t.number as usize;
                     if let Some(slot) = trials.get_mut(i) {
-                        slot.state = TrialState::Running;
-                        slot.finished_at = Some(crate::journal::now());
-                        match &outcome {
-                            Outcome::Complete(ev) => {
-                                slot.state = TrialState::Complete;
-                                slot.metrics = ev.metrics.clone();
-                                slot.cost = ev.cost;
-                                slot.attrs = ev.attrs.clone();
-                            }
-                            Outcome::Failed(reason) => {
-                                slot.state = TrialState::Failed;
-                                slot.error = Some(reason.clone());
-                            }
-                            Outcome::FailedWithMetrics { reason, metrics } => {
-                                slot.state = TrialState::Failed;
-                                slot.error = Some(reason.clone());
-                                slot.metrics = metrics.clone();
-                            }
-                        }
+                        apply(slot, &outcome);
+                    }
+                    if !steps.is_empty() {
+                        all_steps.insert(t.number, steps);
                     }
                     tr.add(&trials, i, &self.objectives);
                     {
@@ -627,6 +718,9 @@ impl Search {
             drop(job_tx);
             outcome
         });
+        if let Ok(hub) = Arc::try_unwrap(hub) {
+            self.pruner = hub.into_pruner();
+        }
         // A journal that fails here must not hide the error that ended the search.
         let saved = self.journal.set_meta("elapsed_s", &elapsed(()).to_string());
         let reason = match (result, saved) {
@@ -661,6 +755,7 @@ impl Search {
             evaluated,
             resumed_from,
             trials,
+            steps: all_steps,
         })
     }
 }

@@ -16,6 +16,8 @@ pub enum TrialState {
     Complete,
     /// Evaluation failed; the reason is recorded.
     Failed,
+    /// Stopped early by the pruner; the metrics of its last reported step are kept.
+    Pruned,
 }
 
 impl TrialState {
@@ -26,6 +28,7 @@ impl TrialState {
             TrialState::Running => "running",
             TrialState::Complete => "complete",
             TrialState::Failed => "failed",
+            TrialState::Pruned => "pruned",
         }
     }
 
@@ -36,13 +39,17 @@ impl TrialState {
             "running" => TrialState::Running,
             "complete" => TrialState::Complete,
             "failed" => TrialState::Failed,
+            "pruned" => TrialState::Pruned,
             _ => return None,
         })
     }
 
-    /// Whether the trial is over (complete or failed).
+    /// Whether the trial is over (complete, failed or pruned).
     pub fn is_finished(&self) -> bool {
-        matches!(self, TrialState::Complete | TrialState::Failed)
+        matches!(
+            self,
+            TrialState::Complete | TrialState::Failed | TrialState::Pruned
+        )
     }
 }
 
@@ -87,6 +94,16 @@ impl Trial {
     pub fn duration(&self) -> Option<f64> {
         Some(self.finished_at? - self.started_at?)
     }
+}
+
+/// One intermediate result of a trial: the metrics it reported at a step (an epoch, a budget,
+/// any fidelity; steps grow during an evaluation).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Step {
+    /// The step (epoch, resource used so far).
+    pub step: u64,
+    /// What was measured at that step.
+    pub metrics: Metrics,
 }
 
 /// A trial to be created.
@@ -219,6 +236,9 @@ pub enum Outcome {
         /// What was measured.
         metrics: Metrics,
     },
+    /// Stopped early by the pruner: the metrics of its last reported step (and the cost and
+    /// attributes the evaluation returned, if any).
+    Pruned(Evaluation),
 }
 
 /// A finished trial as the optimizer sees it.
@@ -228,7 +248,9 @@ pub struct Observation {
     pub number: u64,
     /// The values.
     pub params: Assignment,
-    /// Primary objective as a score (larger is better); `None` for a failed trial.
+    /// Primary objective as a score (larger is better); `None` for a failed trial. A pruned
+    /// trial is observed with the score of its last reported step (a lower bound on what it
+    /// would have reached for most learning curves).
     pub score: Option<f64>,
     /// Every objective as a score (larger is better), in objective order (the first is
     /// [`Observation::score`]); `None` where a metric is missing or the trial failed. Empty

@@ -133,6 +133,7 @@ fn search(
         run_dir: None,
         worker: "w".into(),
         max_attempts: 3,
+        pruner: None,
     };
     (s, told)
 }
@@ -504,6 +505,19 @@ impl Journal for NoMeta {
     fn release(&mut self, n: u64, w: &str) -> Result<(), JournalError> {
         self.0.release(n, w)
     }
+    fn record_steps(
+        &mut self,
+        n: u64,
+        w: &str,
+        s: &[modnas_core::trial::Step],
+    ) -> Result<bool, JournalError> {
+        self.0.record_steps(n, w, s)
+    }
+    fn steps(
+        &mut self,
+    ) -> Result<std::collections::BTreeMap<u64, Vec<modnas_core::trial::Step>>, JournalError> {
+        self.0.steps()
+    }
     fn give_up(&mut self, n: u64, r: &str) -> Result<bool, JournalError> {
         self.0.give_up(n, r)
     }
@@ -759,4 +773,163 @@ fn a_failed_trial_keeps_its_finite_metrics() {
         assert_eq!(m, [(&"acc".to_string(), &0.5)], "only the finite metrics");
     }
     assert!(told.lock().unwrap().iter().all(|t| t.1.is_none()));
+}
+
+/// A learning curve per trial: quality q ∈ [0, 1) from x (scrambled), value at step s is
+/// q·(1 − 2^−s) for s = 1..=steps; stops at the first step answered "prune".
+struct Curves {
+    steps: u64,
+    sleep_ms: u64,
+    /// Fails (as a killed program would) once told to stop.
+    fail_when_pruned: bool,
+}
+
+fn quality(x: f64) -> f64 {
+    ((x as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 11) as f64 / (1u64 << 53) as f64
+}
+
+impl Estimator for Curves {
+    fn evaluate(&self, ctx: &EvalContext<'_>, p: &Assignment) -> Result<Evaluation, TrialFailure> {
+        let ParamValue::Float(x) = p.values()[0] else {
+            unreachable!()
+        };
+        let q = quality(x);
+        let mut m = Metrics::new();
+        for s in 1..=self.steps {
+            std::thread::sleep(std::time::Duration::from_millis(self.sleep_ms));
+            m = [("value".to_string(), q * (1.0 - 0.5f64.powi(s as i32)))].into();
+            if ctx.reporter.report(s, &m) == modnas_core::estimator::Decision::Prune {
+                if self.fail_when_pruned {
+                    return Err(TrialFailure::new("killed by signal 9"));
+                }
+                break;
+            }
+        }
+        Ok(Evaluation {
+            metrics: m,
+            cost: None,
+            attrs: Default::default(),
+        })
+    }
+}
+
+fn asha(eta: f64, max: u64) -> Box<dyn modnas_core::prune::Pruner> {
+    Box::new(modnas_core::prune::Rungs::new(
+        &modnas_core::prune::RungArgs {
+            eta,
+            min_resource: 1,
+            max_resource: Some(max),
+            multi_objective: false,
+        },
+        1,
+    ))
+}
+
+fn pruned_search(max_trials: u64, parallel: usize, sleep_ms: u64) -> (Search, Told) {
+    let (mut s, told) = search(
+        Arc::new(Curves {
+            steps: 9,
+            sleep_ms,
+            fail_when_pruned: false,
+        }),
+        StopCriteria {
+            max_trials: Some(max_trials),
+            ..Default::default()
+        },
+        vec![Objective::maximize("value")],
+    );
+    s.parallel = parallel;
+    s.pruner = Some(asha(3.0, 9));
+    (s, told)
+}
+
+/// (state, metrics, steps reported) of every trial.
+fn decisions(out: &modnas_core::search::SearchOutcome) -> Vec<(TrialState, Metrics, Vec<u64>)> {
+    out.trials
+        .iter()
+        .map(|t| {
+            let steps = out
+                .steps
+                .get(&t.number)
+                .map(|v| v.iter().map(|s| s.step).collect())
+                .unwrap_or_default();
+            (t.state, t.metrics.clone(), steps)
+        })
+        .collect()
+}
+
+#[test]
+fn asha_prunes_with_the_last_value_and_tells_the_optimizer() {
+    let (mut s, told) = pruned_search(30, 1, 0);
+    let out = s.run().unwrap();
+    let d = decisions(&out);
+    let pruned: Vec<_> = d.iter().filter(|x| x.0 == TrialState::Pruned).collect();
+    assert!(!pruned.is_empty(), "nothing pruned");
+    assert!(d.iter().any(|x| x.0 == TrialState::Complete));
+    for (state, metrics, steps) in &d {
+        let last = *steps.last().unwrap();
+        match state {
+            // Stopped at a rung (1 or 3): the kept value is the one reported there.
+            TrialState::Pruned => assert!(last == 1 || last == 3, "{steps:?}"),
+            TrialState::Complete => assert_eq!(last, 9),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(steps, &(1..=last).collect::<Vec<_>>());
+        assert!(metrics.contains_key("value"));
+    }
+    // The first trial is alone at each rung: it always completes.
+    assert_eq!(d[0].0, TrialState::Complete);
+    // The optimizer heard of every trial, pruned ones with the score of their last step.
+    let told = told.lock().unwrap();
+    assert_eq!(told.len(), 30);
+    for &(n, score) in told.iter() {
+        assert_eq!(score, out.trials[n as usize].metrics.get("value").copied());
+    }
+    // The best trial is a complete one.
+    assert_eq!(out.trials[out.best.unwrap()].state, TrialState::Complete);
+}
+
+#[test]
+fn a_resumed_pruned_search_decides_as_an_uninterrupted_one() {
+    let (mut full, _) = pruned_search(30, 1, 0);
+    let want = decisions(&full.run().unwrap());
+    let (mut first, _) = pruned_search(11, 1, 0);
+    first.run().unwrap();
+    let journal = std::mem::replace(&mut first.journal, Box::new(MemoryJournal::new()));
+    let (mut second, _) = pruned_search(30, 1, 0);
+    second.journal = journal;
+    let out = second.run().unwrap();
+    assert_eq!(out.resumed_from, 11);
+    assert_eq!(decisions(&out), want);
+}
+
+#[test]
+fn parallel_workers_share_one_pruner() {
+    let (mut s, _) = pruned_search(24, 4, 1);
+    let out = s.run().unwrap();
+    let d = decisions(&out);
+    assert_eq!(d.len(), 24);
+    assert!(d.iter().any(|x| x.0 == TrialState::Pruned));
+    for (state, _, steps) in &d {
+        match state {
+            TrialState::Pruned => assert!(steps.len() < 9, "{steps:?}"),
+            TrialState::Complete => assert_eq!(steps.len(), 9),
+            other => panic!("{other:?}"),
+        }
+    }
+}
+
+#[test]
+fn a_trial_that_fails_after_being_pruned_is_recorded_as_pruned() {
+    let (mut s, _) = pruned_search(20, 1, 0);
+    let want = decisions(&s.run().unwrap());
+    let (mut s, _) = pruned_search(20, 1, 0);
+    s.estimator = Arc::new(Curves {
+        steps: 9,
+        sleep_ms: 0,
+        fail_when_pruned: true,
+    });
+    let out = s.run().unwrap();
+    assert!(out.trials.iter().all(|t| t.error.is_none()));
+    assert_eq!(decisions(&out), want);
 }

@@ -28,6 +28,7 @@ fn value(est: &Synthetic, space: &ParamSpace, a: &Assignment) -> f64 {
         space,
         run_dir: None,
         cancel: &cancel,
+        reporter: &modnas_core::estimator::NoReport,
     };
     est.evaluate(&ctx, a).expect("Branin evaluates").metrics["value"]
 }

@@ -106,6 +106,7 @@ fn search(
         run_dir: None,
         worker: "test".into(),
         max_attempts: 3,
+        pruner: None,
     };
     let out = s.run().unwrap();
     (out.trials, s.journal)
@@ -310,6 +311,7 @@ fn observations_carry_every_objective_score() {
         run_dir: None,
         worker: "test".into(),
         max_attempts: 3,
+        pruner: None,
     };
     s.run().unwrap();
     let seen = seen.lock().unwrap();

@@ -56,6 +56,7 @@ fn search(
         run_dir: None,
         worker: "test".into(),
         max_attempts: 3,
+        pruner: None,
     };
     let out = s.run().unwrap();
     let params = out.trials.iter().map(|t| t.params.clone()).collect();
@@ -389,6 +390,7 @@ fn failed_trials_are_survived() {
             run_dir: None,
             worker: "t".into(),
             max_attempts: 3,
+            pruner: None,
         };
         let out = s.run().unwrap();
         assert_eq!(out.trials.len(), 30, "{spec}");

@@ -102,6 +102,7 @@ fn proposals(spec: &str, trials: u64, seed: u64) -> Vec<Assignment> {
         run_dir: None,
         worker: "test".into(),
         max_attempts: 3,
+        pruner: None,
     };
     let out = s.run().expect("search");
     out.trials.into_iter().map(|t| t.params).collect()

@@ -1,15 +1,16 @@
 //! # modnas-report
 //!
 //! A self-contained HTML report of a run: summary, the best trial, a progress chart (every trial
-//! and the best so far), the Pareto front when there are several objectives, the best trials and
-//! the failures. Charts are inline SVG; the page needs no network and no script.
+//! and the best so far, pruned trials marked), learning curves when trials reported steps, the
+//! Pareto front when there are several objectives, the best trials and the failures. Charts are inline SVG; the page needs no network and no script.
 #![warn(missing_docs)]
 
 pub mod svg;
 
 use modnas_core::objective::{Direction, Objectives};
 use modnas_core::param::{Assignment, ParamSpace};
-use modnas_core::trial::{Trial, TrialState};
+use modnas_core::trial::{Step, Trial, TrialState};
+use std::collections::BTreeMap;
 use std::fmt::Write;
 use svg::{Chart, Mark, Series, esc};
 
@@ -27,7 +28,13 @@ pub struct ReportInput<'a> {
     pub describe: &'a dyn Fn(&Assignment) -> Option<String>,
     /// Lines of the summary table `(label, value)`.
     pub facts: Vec<(String, String)>,
+    /// The trials' intermediate results (learning curves), by trial number.
+    pub steps: &'a BTreeMap<u64, Vec<Step>>,
 }
+
+/// The most learning curves drawn of each kind (complete, pruned), so that the page stays small
+/// for runs of any size.
+pub const MAX_CURVES: usize = 60;
 
 const CSS: &str = "body{font-family:system-ui,sans-serif;margin:24px auto;max-width:1100px;color:#222}
 h1{font-size:22px}h2{font-size:17px;margin-top:28px;border-bottom:1px solid #ddd}
@@ -77,6 +84,7 @@ fn progress_chart(input: &ReportInput<'_>) -> Chart {
     let o = input.objectives.primary();
     let mut all = Vec::new();
     let mut failed = Vec::new();
+    let mut pruned = Vec::new();
     let mut best_curve = Vec::new();
     let mut best: Option<f64> = None;
     let lo = input
@@ -93,6 +101,7 @@ fn progress_chart(input: &ReportInput<'_>) -> Chart {
                     best = Some(v);
                 }
             }
+            (TrialState::Pruned, Some(v)) => pruned.push((x, v)),
             (TrialState::Failed, _) => failed.push((x, if lo.is_finite() { lo } else { 0.0 })),
             _ => {}
         }
@@ -116,6 +125,17 @@ fn progress_chart(input: &ReportInput<'_>) -> Chart {
             points: best_curve,
         },
     ];
+    if !pruned.is_empty() {
+        series.insert(
+            0,
+            Series {
+                label: "pruned (last step)".into(),
+                color: "#e69f00".into(),
+                mark: Mark::Dots,
+                points: pruned,
+            },
+        );
+    }
     if !failed.is_empty() {
         series.push(Series {
             label: "failed".into(),
@@ -134,6 +154,71 @@ fn progress_chart(input: &ReportInput<'_>) -> Chart {
         y_label: o.metric.clone(),
         series,
     }
+}
+
+/// Up to `n` of `items`, evenly spaced (all of them when there are at most `n`).
+fn spread<T: Copy>(items: &[T], n: usize) -> Vec<T> {
+    if items.len() <= n {
+        return items.to_vec();
+    }
+    (0..n).map(|k| items[k * items.len() / n]).collect()
+}
+
+/// The learning curves of the primary objective: the best complete trials' and a spread of the
+/// pruned ones', at most [`MAX_CURVES`] each; `None` when no trial reported steps.
+fn curves_chart(input: &ReportInput<'_>) -> Option<Chart> {
+    let o = input.objectives.primary();
+    let curve = |t: &Trial| -> Vec<(f64, f64)> {
+        input
+            .steps
+            .get(&t.number)
+            .map(|v| {
+                v.iter()
+                    .filter_map(|s| {
+                        let y = s.metrics.get(&o.metric).copied()?;
+                        y.is_finite().then_some((s.step as f64, y))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let with_steps = |state: TrialState| -> Vec<&Trial> {
+        input
+            .trials
+            .iter()
+            .filter(|t| t.state == state && input.steps.contains_key(&t.number))
+            .collect()
+    };
+    let mut complete = with_steps(TrialState::Complete);
+    complete.sort_by(|a, b| {
+        let s = |t: &Trial| o.score(&t.metrics).unwrap_or(f64::NEG_INFINITY);
+        s(b).total_cmp(&s(a))
+    });
+    complete.truncate(MAX_CURVES);
+    let pruned = spread(&with_steps(TrialState::Pruned), MAX_CURVES);
+    if complete.is_empty() && pruned.is_empty() {
+        return None;
+    }
+    let mut series = Vec::new();
+    for (group, color, label) in [
+        (&pruned, "#e69f00", "pruned"),
+        (&complete, "#1f5fbf", "complete (best)"),
+    ] {
+        for (k, t) in group.iter().enumerate() {
+            series.push(Series {
+                label: if k == 0 { label.into() } else { String::new() },
+                color: color.into(),
+                mark: Mark::Line,
+                points: curve(t),
+            });
+        }
+    }
+    Some(Chart {
+        title: format!("Learning curves: {}", o.metric),
+        x_label: "step".into(),
+        y_label: o.metric.clone(),
+        series,
+    })
 }
 
 fn pareto_chart(input: &ReportInput<'_>) -> Chart {
@@ -222,7 +307,12 @@ pub fn render_html(input: &ReportInput<'_>) -> String {
         .iter()
         .filter(|t| t.state == TrialState::Failed)
         .count();
-    let pending = input.trials.len() - complete - failed;
+    let pruned = input
+        .trials
+        .iter()
+        .filter(|t| t.state == TrialState::Pruned)
+        .count();
+    let pending = input.trials.len() - complete - failed - pruned;
     let mut h = String::new();
     let _ = write!(
         h,
@@ -258,6 +348,9 @@ pub fn render_html(input: &ReportInput<'_>) -> String {
         ),
         ("parameters".to_string(), input.space.len().to_string()),
     ];
+    if pruned > 0 {
+        facts.insert(2, ("pruned".to_string(), pruned.to_string()));
+    }
     facts.extend(input.facts.iter().cloned());
     for (k, v) in &facts {
         let _ = write!(h, "<tr><th>{}</th><td>{}</td></tr>", esc(k), esc(v));
@@ -288,6 +381,13 @@ pub fn render_html(input: &ReportInput<'_>) -> String {
         "<h2>Progress</h2><div class=\"chart\" id=\"progress\">{}</div>",
         progress_chart(input).render(1000.0, 380.0)
     );
+    if let Some(c) = curves_chart(input) {
+        let _ = write!(
+            h,
+            "<h2>Learning curves</h2><div class=\"chart\" id=\"curves\">{}</div>",
+            c.render(1000.0, 380.0)
+        );
+    }
     if input.objectives.len() >= 2 {
         let _ = write!(
             h,
@@ -465,6 +565,7 @@ mod tests {
             trials: &trials,
             describe: &describe,
             facts: vec![],
+            steps: &BTreeMap::new(),
         });
         assert!(html.starts_with("<!DOCTYPE html>") && html.trim_end().ends_with("</html>"));
         assert_eq!(
@@ -496,6 +597,67 @@ mod tests {
     }
 
     #[test]
+    fn pruned_trials_and_learning_curves_are_shown() {
+        let mut space = ParamSpace::new();
+        space
+            .add(
+                "op",
+                Domain::Categorical {
+                    choices: vec![Value::from("a"), Value::from("b"), Value::from("c")],
+                },
+            )
+            .unwrap();
+        let objectives = Objectives(vec![Objective::maximize("acc")]);
+        let mut trials = vec![
+            trial(0, TrialState::Complete, 0, 0.9, 1.0),
+            trial(1, TrialState::Pruned, 1, 0.0, 0.0),
+            trial(2, TrialState::Pruned, 2, 0.0, 0.0),
+        ];
+        for t in &mut trials[1..] {
+            t.metrics = [("acc".to_string(), 0.2)].into();
+        }
+        let curve = |n: usize| -> Vec<Step> {
+            (1..=n as u64)
+                .map(|k| Step {
+                    step: k,
+                    metrics: [("acc".to_string(), k as f64 / 10.0)].into(),
+                })
+                .collect()
+        };
+        let steps: BTreeMap<u64, Vec<Step>> = [(0, curve(9)), (1, curve(2)), (2, curve(2))].into();
+        let describe = |_: &Assignment| None;
+        let html = render_html(&ReportInput {
+            title: "p".into(),
+            space: &space,
+            objectives: &objectives,
+            trials: &trials,
+            describe: &describe,
+            facts: vec![],
+            steps: &steps,
+        });
+        assert!(
+            html.contains("<tr><th>pruned</th><td>2</td></tr>"),
+            "{html}"
+        );
+        assert!(
+            html.contains("1 / 0 / 0"),
+            "pruned trials are not unfinished"
+        );
+        let progress =
+            &html[html.find("id=\"progress\"").unwrap()..html.find("id=\"curves\"").unwrap()];
+        assert!(progress.contains("data-label=\"pruned (last step)\""));
+        let curves = &html[html.find("id=\"curves\"").unwrap()..];
+        let curves = &curves[..curves.find("</svg>").unwrap()];
+        // One line per trial; one legend entry per kind.
+        assert_eq!(curves.matches("<polyline").count(), 3);
+        assert_eq!(curves.matches(">pruned</text>").count(), 1);
+        assert_eq!(curves.matches(">complete (best)</text>").count(), 1);
+        // The best trial is not a pruned one, whatever its metrics.
+        assert_eq!(best_and_front(&objectives, &trials).0, Some(0));
+        assert_eq!(spread(&[1, 2, 3, 4, 5, 6], 3), vec![1, 3, 5]);
+    }
+
+    #[test]
     fn a_run_without_results_still_renders() {
         let mut space = ParamSpace::new();
         space
@@ -517,6 +679,7 @@ mod tests {
             trials: &[],
             describe: &describe,
             facts: vec![],
+            steps: &BTreeMap::new(),
         });
         assert!(html.contains("No trial has completed yet"));
         assert_eq!(html.matches("<svg").count(), 1);

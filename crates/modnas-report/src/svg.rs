@@ -263,7 +263,8 @@ impl Chart {
         // Legend.
         let mut lx = ml;
         let ly = height - 14.0;
-        for series in &self.series {
+        // Series without a label (one of many learning curves) have no legend entry.
+        for series in self.series.iter().filter(|x| !x.label.is_empty()) {
             let c = esc(&series.color);
             match series.mark {
                 Mark::Dots => {

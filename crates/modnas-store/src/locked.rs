@@ -3,7 +3,8 @@
 use crate::sqlite::RunLock;
 use modnas_core::journal::{Journal, JournalError, RunMeta};
 use modnas_core::param::ParamSpace;
-use modnas_core::trial::{NewTrial, Outcome, Trial};
+use modnas_core::trial::{NewTrial, Outcome, Step, Trial};
+use std::collections::BTreeMap;
 
 /// A journal that holds the lock of its run directory for as long as it lives, so that no other
 /// modnas process uses the directory meanwhile (e.g. an in-memory journal of a run whose
@@ -53,6 +54,17 @@ impl<J: Journal> Journal for Locked<J> {
         outcome: &Outcome,
     ) -> Result<bool, JournalError> {
         self.journal.finish(number, worker, outcome)
+    }
+    fn record_steps(
+        &mut self,
+        number: u64,
+        worker: &str,
+        steps: &[Step],
+    ) -> Result<bool, JournalError> {
+        self.journal.record_steps(number, worker, steps)
+    }
+    fn steps(&mut self) -> Result<BTreeMap<u64, Vec<Step>>, JournalError> {
+        self.journal.steps()
     }
     fn release(&mut self, number: u64, worker: &str) -> Result<(), JournalError> {
         self.journal.release(number, worker)

@@ -5,13 +5,14 @@ use modnas_core::journal::{
     params_to_json,
 };
 use modnas_core::param::ParamSpace;
-use modnas_core::trial::{Evaluation, NewTrial, Outcome, Trial, TrialState};
+use modnas_core::trial::{Evaluation, NewTrial, Outcome, Step, Trial, TrialState};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
+use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-const SCHEMA_VERSION: &str = "2";
+const SCHEMA_VERSION: &str = "3";
 
 /// How hard commits are pushed to disk.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -181,7 +182,13 @@ fn connect(path: &Path, sync: Sync) -> Result<Connection, JournalError> {
          );
          CREATE INDEX IF NOT EXISTS trials_by_state ON trials(state, number);
          CREATE INDEX IF NOT EXISTS trials_by_told ON trials(told_seq);
-         CREATE TABLE IF NOT EXISTS optimizer_state (id INTEGER PRIMARY KEY CHECK (id = 0), state TEXT NOT NULL, updated_at REAL NOT NULL);",
+         CREATE TABLE IF NOT EXISTS optimizer_state (id INTEGER PRIMARY KEY CHECK (id = 0), state TEXT NOT NULL, updated_at REAL NOT NULL);
+         CREATE TABLE IF NOT EXISTS steps (
+            number INTEGER NOT NULL,
+            step INTEGER NOT NULL,
+            metrics TEXT NOT NULL,
+            PRIMARY KEY (number, step)
+         );",
     )
     .map_err(|e| corrupt_or(e, path))?;
     let version: Option<String> = conn
@@ -201,9 +208,11 @@ fn connect(path: &Path, sync: Sync) -> Result<Connection, JournalError> {
             .map_err(db)?;
         }
         Some(SCHEMA_VERSION) => {}
-        // Version 1 had no `attrs` column. The column and the version change in one transaction;
-        // a file changed by an earlier version outside a transaction may have the column already.
-        Some("1") => {
+        // Version 1 had no `attrs` column, version 2 no `steps` table (created above, as
+        // `CREATE TABLE IF NOT EXISTS`, for every version). The column and the version change
+        // in one transaction; a file changed by an earlier version outside a transaction may
+        // have the column already.
+        Some(old @ ("1" | "2")) => {
             let tx = conn
                 .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
                 .map_err(db)?;
@@ -224,6 +233,10 @@ fn connect(path: &Path, sync: Sync) -> Result<Connection, JournalError> {
             )
             .map_err(db)?;
             tx.commit().map_err(db)?;
+            tracing::debug!(
+                "journal {} migrated from schema version {old} to {SCHEMA_VERSION}",
+                path.display()
+            );
         }
         Some(v) => {
             return Err(JournalError::Mismatch(format!(
@@ -390,7 +403,7 @@ impl SqliteJournal {
 
 fn reset_conn(conn: &Connection) -> Result<(), JournalError> {
     conn.execute_batch(
-        "BEGIN IMMEDIATE; DELETE FROM trials; DELETE FROM optimizer_state; DELETE FROM meta WHERE key <> 'schema_version'; COMMIT;",
+        "BEGIN IMMEDIATE; DELETE FROM steps; DELETE FROM trials; DELETE FROM optimizer_state; DELETE FROM meta WHERE key <> 'schema_version'; COMMIT;",
     )
     .map_err(db)
 }
@@ -573,15 +586,34 @@ impl Journal for SqliteJournal {
     ) -> Result<bool, JournalError> {
         let t = now();
         let n = match outcome {
-            Outcome::Complete(Evaluation { metrics, cost, attrs }) => self
-                .conn
-                .prepare_cached(
-                    "UPDATE trials SET state = 'complete', metrics = ?1, cost = ?2, error = NULL, finished_at = ?3, attrs = ?6
-                     WHERE number = ?4 AND worker = ?5 AND state = 'running'",
-                )
-                .map_err(db)?
-                .execute(params![metrics_to_json(metrics), cost, t, number as i64, worker, (!attrs.is_null()).then(|| attrs.to_string())])
-                .map_err(db)?,
+            Outcome::Complete(ev) | Outcome::Pruned(ev) => {
+                let Evaluation {
+                    metrics,
+                    cost,
+                    attrs,
+                } = ev;
+                let state = if matches!(outcome, Outcome::Pruned(_)) {
+                    TrialState::Pruned
+                } else {
+                    TrialState::Complete
+                };
+                self.conn
+                    .prepare_cached(
+                        "UPDATE trials SET state = ?7, metrics = ?1, cost = ?2, error = NULL, finished_at = ?3, attrs = ?6
+                         WHERE number = ?4 AND worker = ?5 AND state = 'running'",
+                    )
+                    .map_err(db)?
+                    .execute(params![
+                        metrics_to_json(metrics),
+                        cost,
+                        t,
+                        number as i64,
+                        worker,
+                        (!attrs.is_null()).then(|| attrs.to_string()),
+                        state.as_str()
+                    ])
+                    .map_err(db)?
+            }
             Outcome::Failed(reason) => self
                 .conn
                 .prepare_cached(
@@ -598,10 +630,93 @@ impl Journal for SqliteJournal {
                      WHERE number = ?4 AND worker = ?5 AND state = 'running'",
                 )
                 .map_err(db)?
-                .execute(params![reason, metrics_to_json(metrics), t, number as i64, worker])
+                .execute(params![
+                    reason,
+                    metrics_to_json(metrics),
+                    t,
+                    number as i64,
+                    worker
+                ])
                 .map_err(db)?,
         };
         Ok(n == 1)
+    }
+
+    fn record_steps(
+        &mut self,
+        number: u64,
+        worker: &str,
+        steps: &[Step],
+    ) -> Result<bool, JournalError> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(db)?;
+        let claimed: bool = tx
+            .query_row(
+                "SELECT COUNT(*) > 0 FROM trials WHERE number = ?1 AND worker = ?2 AND state = 'running'",
+                params![number as i64, worker],
+                |r| r.get(0),
+            )
+            .map_err(db)?;
+        if !claimed {
+            return Ok(false);
+        }
+        tx.execute("DELETE FROM steps WHERE number = ?1", [number as i64])
+            .map_err(db)?;
+        {
+            let mut ins = tx
+                .prepare_cached(
+                    "INSERT OR REPLACE INTO steps(number, step, metrics) VALUES (?1, ?2, ?3)",
+                )
+                .map_err(db)?;
+            for s in steps {
+                let step = i64::try_from(s.step).map_err(|_| {
+                    JournalError::Storage(format!("step {} is too large to store", s.step))
+                })?;
+                ins.execute(params![number as i64, step, metrics_to_json(&s.metrics)])
+                    .map_err(db)?;
+            }
+        }
+        tx.commit().map_err(db)?;
+        Ok(true)
+    }
+
+    fn steps(&mut self) -> Result<BTreeMap<u64, Vec<Step>>, JournalError> {
+        // A read-only connection to a journal older than version 3 has no steps table.
+        let has_table: bool = self
+            .conn
+            .query_row(
+                "SELECT COUNT(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = 'steps'",
+                [],
+                |r| r.get(0),
+            )
+            .map_err(db)?;
+        let mut out: BTreeMap<u64, Vec<Step>> = BTreeMap::new();
+        if !has_table {
+            return Ok(out);
+        }
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT number, step, metrics FROM steps ORDER BY number, step")
+            .map_err(db)?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, i64>(1)?,
+                    r.get::<_, String>(2)?,
+                ))
+            })
+            .map_err(db)?;
+        for row in rows {
+            let (n, step, m) = row.map_err(db)?;
+            out.entry(n as u64).or_default().push(Step {
+                step: step as u64,
+                metrics: metrics_from_json(&m)?,
+            });
+        }
+        Ok(out)
     }
 
     fn release(&mut self, number: u64, worker: &str) -> Result<(), JournalError> {

@@ -248,13 +248,14 @@ fn a_version_1_journal_is_migrated_and_a_half_migrated_one_opens() {
         v1_journal(&path, with_attrs);
         let mut j = SqliteJournal::open(&path, Sync::Process)
             .unwrap_or_else(|e| panic!("with_attrs={with_attrs}: {e}"));
-        assert_eq!(j.get_meta("schema_version").unwrap().as_deref(), Some("2"));
+        assert_eq!(j.get_meta("schema_version").unwrap().as_deref(), Some("3"));
+        assert!(j.steps().unwrap().is_empty());
         let (trials, told) = j.trials(&space()).unwrap();
         assert_eq!(told, vec![0]);
         assert_eq!(trials[0].metrics["acc"], 0.25);
         assert!(trials[0].attrs.is_null());
         drop(j);
-        // And again, now at version 2.
+        // And again, now at version 3.
         let mut j = SqliteJournal::open(&path, Sync::Process).unwrap();
         assert_eq!(j.count().unwrap(), 1);
     }
@@ -302,4 +303,81 @@ fn fresh_sets_a_corrupt_file_aside_under_the_lock() {
         Err(JournalError::Busy(_)) => {}
         other => panic!("expected busy, got {:?}", other.map(|_| ())),
     }
+}
+
+/// Intermediate results and the pruned state.
+fn steps_suite(j: &mut dyn Journal) {
+    use modnas_core::trial::Step;
+    let s = space();
+    j.open(&meta()).unwrap();
+    j.create(&s, &[new(0, 0.1, 1), new(1, 0.2, 2)], "{}")
+        .unwrap();
+    assert_eq!(j.claim(&s, "w1").unwrap().unwrap().number, 0);
+    let step = |k: u64, v: f64| Step {
+        step: k,
+        metrics: [("acc".to_string(), v)].into(),
+    };
+    // Only the worker holding the claim writes steps; a second write replaces the first.
+    assert!(!j.record_steps(0, "w2", &[step(1, 0.0)]).unwrap());
+    assert!(!j.record_steps(1, "w1", &[step(1, 0.0)]).unwrap());
+    assert!(
+        j.record_steps(0, "w1", &[step(1, 0.1), step(2, 0.9)])
+            .unwrap()
+    );
+    assert!(
+        j.record_steps(0, "w1", &[step(2, 0.2), step(1, 0.1)])
+            .unwrap()
+    );
+    let ev = Evaluation {
+        metrics: [("acc".to_string(), 0.2)].into(),
+        cost: Some(2.0),
+        attrs: json!(null),
+    };
+    assert!(j.finish(0, "w1", &Outcome::Pruned(ev)).unwrap());
+    let all = j.steps().unwrap();
+    assert_eq!(all.len(), 1);
+    assert_eq!(all[&0], vec![step(1, 0.1), step(2, 0.2)]);
+    let (trials, _) = j.trials(&s).unwrap();
+    assert_eq!(trials[0].state, TrialState::Pruned);
+    assert!(trials[0].state.is_finished());
+    assert_eq!(trials[0].metrics["acc"], 0.2);
+    assert_eq!(trials[0].cost, Some(2.0));
+}
+
+#[test]
+fn memory_journal_keeps_steps_and_pruned_trials() {
+    steps_suite(&mut MemoryJournal::new());
+}
+
+#[test]
+fn sqlite_journal_keeps_steps_and_pruned_trials_across_opens() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("journal.sqlite");
+    {
+        let mut j = SqliteJournal::open(&path, Sync::Process).unwrap();
+        steps_suite(&mut j);
+    }
+    let mut j = SqliteJournal::open_read_only(&path).unwrap();
+    assert_eq!(j.steps().unwrap()[&0].len(), 2);
+    assert_eq!(j.trials(&space()).unwrap().0[0].state, TrialState::Pruned);
+}
+
+#[test]
+fn a_version_2_journal_gains_the_steps_table() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("journal.sqlite");
+    v1_journal(&path, true);
+    rusqlite::Connection::open(&path)
+        .unwrap()
+        .execute_batch("UPDATE meta SET value = '2' WHERE key = 'schema_version';")
+        .unwrap();
+    // Read-only, it is read as it is (no steps table yet).
+    let mut r = SqliteJournal::open_read_only(&path).unwrap();
+    assert!(r.steps().unwrap().is_empty());
+    drop(r);
+    let mut j = SqliteJournal::open(&path, Sync::Process).unwrap();
+    assert_eq!(j.get_meta("schema_version").unwrap().as_deref(), Some("3"));
+    assert!(j.steps().unwrap().is_empty());
+    let (trials, _) = j.trials(&space()).unwrap();
+    assert_eq!(trials[0].metrics["acc"], 0.25);
 }

@@ -33,7 +33,7 @@ use modnas_core::estimator::{EstimContext, EstimRegistry, Estimator, EvalContext
 use modnas_core::param::{Assignment, ParamSpace};
 use modnas_core::registry::{Args, RegistryError};
 use modnas_core::trial::{Evaluation, TrialFailure};
-use output::{JSON_LINE_MAX, Log, collect, drain};
+use output::{JSON_LINE_MAX, Log, collect, drain, take_steps};
 use process::{
     RUNNING, SPAWN_RETRY_DELAYS, clear_record, end_marked, end_recorded, is_transient, kill_group,
     new_token, record, signal_name, spawn_retrying, supervise, wait_until_ended,
@@ -347,10 +347,16 @@ impl External {
         let start = Instant::now();
         let mut timed_out = false;
         let mut cancelled = false;
+        let mut steps = StepReports::default();
         loop {
             match rx.recv_timeout(Duration::from_millis(50)) {
                 Ok(()) | Err(mpsc::RecvTimeoutError::Disconnected) => break,
                 Err(mpsc::RecvTimeoutError::Timeout) => {
+                    if let Some(h) = &out_h
+                        && steps.forward(ctx, take_steps(h))
+                    {
+                        kill_group(pid);
+                    }
                     if ctx.cancel.load(Ordering::SeqCst) && !cancelled {
                         cancelled = true;
                         kill_group(pid);
@@ -379,12 +385,31 @@ impl External {
             set.remove(&(pid as i32));
         }
         let deadline = Instant::now() + Duration::from_secs(2);
-        let out = out_h.map(|h| collect(&h, deadline)).unwrap_or_default();
+        let out = match &out_h {
+            Some(h) => {
+                let d = collect(h, deadline);
+                steps.forward(ctx, take_steps(h));
+                d
+            }
+            None => Default::default(),
+        };
         let err = err_h.map(|h| collect(&h, deadline)).unwrap_or_default();
-        let (out_tail, last_json, last_bad_json, err_tail) =
-            (out.tail, out.last_json, out.last_bad_json, err.tail);
+        let (out_tail, last_json, last_bad_json, err_tail) = (
+            out.tail,
+            out.last_result.or(out.last_json),
+            out.last_bad_json,
+            err.tail,
+        );
         if cancelled {
             return Err(TrialFailure::cancelled());
+        }
+        // Told to stop: its result is its last step, however it ended.
+        if steps.pruned {
+            return Ok(Evaluation {
+                metrics: steps.last.unwrap_or_default(),
+                cost: None,
+                attrs: Default::default(),
+            });
         }
         if out.broken || err.broken {
             return Err(TrialFailure::new(
@@ -468,6 +493,33 @@ impl Estimator for External {
             f.reason = cap_reason(std::mem::take(&mut f.reason));
             f
         })
+    }
+}
+
+/// The step lines of a running program, passed on to the trial's reporter.
+#[derive(Default)]
+struct StepReports {
+    /// The metrics of the last step reported.
+    last: Option<modnas_core::objective::Metrics>,
+    /// The reporter answered "prune".
+    pruned: bool,
+}
+
+impl StepReports {
+    /// Reports `lines`; `true` when this call first learns that the trial is pruned.
+    fn forward(&mut self, ctx: &EvalContext<'_>, lines: Vec<(u64, serde_json::Value)>) -> bool {
+        let was = self.pruned;
+        for (step, v) in lines {
+            if self.pruned {
+                break;
+            }
+            let m = metrics_from_json(&v);
+            if ctx.reporter.report(step, &m) == modnas_core::estimator::Decision::Prune {
+                self.pruned = true;
+            }
+            self.last = Some(m);
+        }
+        self.pruned && !was
     }
 }
 

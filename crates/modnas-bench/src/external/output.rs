@@ -210,8 +210,12 @@ impl BadLine {
 pub(super) struct Drained {
     /// The last lines (their ends).
     pub tail: VecDeque<String>,
-    /// The last line that parsed as a JSON object.
+    /// The last line that parsed as a JSON object (a step line included).
     pub last_json: Option<serde_json::Value>,
+    /// The last JSON-object line without a `step`: the result, when there is one.
+    pub last_result: Option<serde_json::Value>,
+    /// Step lines read and not yet taken ([`take_steps`]): the step and the line's other fields.
+    pub steps: Vec<(u64, serde_json::Value)>,
     /// The last JSON-looking line that did not.
     pub last_bad_json: Option<BadLine>,
     /// Reading ended (end of stream, an error, or an internal failure).
@@ -304,7 +308,19 @@ fn read_stream<R: Read>(mut r: R, keep: usize, log: Option<Log>, s: &SharedDrain
         match line.candidate {
             Candidate::None => {}
             Candidate::Object(t) => match parse_metrics_object(&t) {
-                Ok(v) => d.last_json = Some(v),
+                Ok(v) => {
+                    match step_of(&v) {
+                        Some(step) => {
+                            let mut rest = v.clone();
+                            if let Some(m) = rest.as_object_mut() {
+                                m.remove("step");
+                            }
+                            d.steps.push((step, rest));
+                        }
+                        None => d.last_result = Some(v.clone()),
+                    }
+                    d.last_json = Some(v);
+                }
                 Err(error) => {
                     d.last_bad_json = Some(BadLine::Invalid {
                         error: keep_start(&error, 200),
@@ -334,6 +350,23 @@ fn read_stream<R: Read>(mut r: R, keep: usize, log: Option<Log>, s: &SharedDrain
     if let Some(l) = lines.finish() {
         record(l);
     }
+}
+
+/// The step of a step line: a `step` field holding a whole number ≥ 0 (`3` or `3.0`); a line
+/// whose `step` is anything else is an ordinary line.
+pub(super) fn step_of(v: &serde_json::Value) -> Option<u64> {
+    let s = v.get("step")?;
+    if let Some(n) = s.as_u64() {
+        return Some(n);
+    }
+    let f = s.as_f64()?;
+    (f >= 0.0 && f.fract() == 0.0 && f < u64::MAX as f64).then_some(f as u64)
+}
+
+/// The step lines read since the last call.
+pub(super) fn take_steps(s: &SharedDrain) -> Vec<(u64, serde_json::Value)> {
+    let mut d = s.0.lock().unwrap_or_else(|p| p.into_inner());
+    std::mem::take(&mut d.steps)
 }
 
 /// What the stream held, waiting until it ends or `deadline` passes (a process that escaped the
@@ -386,6 +419,32 @@ mod tests {
         assert_eq!(out[0].candidate, Candidate::Object("{\"loss\": 1}".into()));
         assert_eq!(out[1].candidate, Candidate::Object("{\"a\": 2}".into()));
         assert_eq!(out[2].candidate, Candidate::None);
+    }
+
+    #[test]
+    fn step_lines_are_queued_and_the_result_is_the_last_other_line() {
+        let text = b"{\"step\": 1, \"loss\": 0.9}\nprogress\n{\"step\": 2.0, \"loss\": 0.5}\n{\"step\": \"x\", \"loss\": 0.4}\n{\"step\": 3, \"loss\": 0.3}\n";
+        let shared = drain(&text[..], 5, None);
+        let far = Instant::now() + std::time::Duration::from_secs(60);
+        let d = collect(&shared, far);
+        let steps: Vec<(u64, String)> = take_steps(&shared)
+            .into_iter()
+            .map(|(k, v)| (k, v.to_string()))
+            .collect();
+        assert_eq!(
+            steps,
+            vec![
+                (1, "{\"loss\":0.9}".to_string()),
+                (2, "{\"loss\":0.5}".to_string()),
+                (3, "{\"loss\":0.3}".to_string())
+            ]
+        );
+        assert!(take_steps(&shared).is_empty());
+        // A `step` that is not a whole number makes an ordinary line.
+        assert_eq!(d.last_result.unwrap()["loss"], 0.4);
+        assert_eq!(d.last_json.unwrap()["step"], 3);
+        assert_eq!(step_of(&serde_json::json!({"step": -1})), None);
+        assert_eq!(step_of(&serde_json::json!({"step": 2.5})), None);
     }
 
     #[test]

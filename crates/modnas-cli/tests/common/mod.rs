@@ -47,3 +47,37 @@ pub const STARTUP_ADDRESS_SPACE_KIB: u64 = if cfg!(feature = "torch") {
 } else {
     0
 };
+
+/// Trials of the journal at `journal` that are finished (complete, failed or pruned); 0 while it
+/// does not exist or cannot be read.
+pub fn finished_trials(journal: &Path) -> i64 {
+    if !journal.exists() {
+        return 0;
+    }
+    let Ok(c) =
+        rusqlite::Connection::open_with_flags(journal, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+    else {
+        return 0;
+    };
+    c.query_row(
+        "SELECT COUNT(*) FROM trials WHERE state IN ('complete', 'failed', 'pruned')",
+        [],
+        |r| r.get(0),
+    )
+    .unwrap_or(0)
+}
+
+/// `(number, state, params, metrics)` of a journal's trials.
+pub type TrialRow = (i64, String, String, Option<String>);
+
+/// Every trial of the journal at `journal`, by number.
+pub fn trial_rows(journal: &Path) -> Vec<TrialRow> {
+    let c = rusqlite::Connection::open(journal).unwrap();
+    let mut s = c
+        .prepare("SELECT number, state, params, metrics FROM trials ORDER BY number")
+        .unwrap();
+    s.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
+}
