@@ -178,3 +178,28 @@ fn a_trained_supernet_serves_another_search() {
     assert!(!ok);
     assert!(se.contains("runs/nowhere does not exist"), "{so}\n{se}");
 }
+
+#[test]
+fn a_pruner_stops_candidate_networks_early() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ok, so, se) = search(
+        dir.path(),
+        "pruned",
+        "search:\n  optim: RandomSearch\n  estim: {type: SubNet, args: {epochs: 4, max_steps: 1}}\n  prune: {type: ASHA, args: {eta: 2, min_resource: 1, max_resource: 4}}\n  stop: {max_trials: 8}\n",
+        &[],
+    );
+    assert!(ok, "{so}\n{se}");
+    assert!(
+        so.contains("pruned"),
+        "some candidate was stopped early: {so}"
+    );
+    // Every candidate's validation curve is in the journal, one step per epoch trained.
+    let conn = rusqlite::Connection::open(dir.path().join("runs/pruned/journal.sqlite")).unwrap();
+    let steps: i64 = conn
+        .query_row("SELECT COUNT(*) FROM steps", [], |r| r.get(0))
+        .unwrap();
+    assert!(
+        (8..32).contains(&steps),
+        "{steps} steps for 8 trials of at most 4 epochs"
+    );
+}

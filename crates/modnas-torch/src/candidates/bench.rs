@@ -162,7 +162,7 @@ impl Bench {
 
     /// Trains `model` from epoch `first_epoch` to `e.epochs`; `before_batch(model, epoch, step)`
     /// runs before every weight step (path sampling), `after_epoch(model, weights, done)` after
-    /// every epoch (checkpoints). Returns the last epoch's training statistics.
+    /// every epoch (checkpoints, reports; `true` stops the training). Returns the last epoch's training statistics.
     pub fn train(
         &self,
         model: &mut Model,
@@ -170,7 +170,7 @@ impl Bench {
         e: &Epochs<'_>,
         first_epoch: usize,
         before_batch: &mut dyn FnMut(&mut Model, usize, usize) -> Result<(), String>,
-        after_epoch: &mut dyn FnMut(&Model, &Optimizer, usize) -> Result<(), String>,
+        after_epoch: &mut dyn FnMut(&Model, &Optimizer, usize) -> Result<bool, String>,
     ) -> Result<Stats, TrialFailure> {
         let mut stats = Stats::default();
         for epoch in first_epoch..e.epochs {
@@ -199,7 +199,9 @@ impl Bench {
                     break;
                 }
             }
-            after_epoch(model, weights, epoch + 1).map_err(TrialFailure::new)?;
+            if after_epoch(model, weights, epoch + 1).map_err(TrialFailure::new)? {
+                break;
+            }
         }
         Ok(stats)
     }

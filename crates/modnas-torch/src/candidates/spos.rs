@@ -136,9 +136,9 @@ impl Spos {
             &mut |m, w, done| match &dir {
                 Some(d) => {
                     checkpoint::save(d, m, w, None, done)?;
-                    checkpoint::prune(d, done)
+                    checkpoint::prune(d, done).map(|()| false)
                 }
-                None => Ok(()),
+                None => Ok(false),
             },
         )?;
         Ok(model)

@@ -3,7 +3,7 @@
 
 use super::bench::{Bench, Epochs};
 use crate::train::weight_optimizer;
-use modnas_core::estimator::{Estimator, EvalContext};
+use modnas_core::estimator::{Decision, Estimator, EvalContext};
 use modnas_core::objective::Objective;
 use modnas_core::param::{Assignment, ParamSpace};
 use modnas_core::registry::Args;
@@ -84,15 +84,26 @@ impl Estimator for SubNet {
             seed: ctx.seed,
             cancel: ctx.cancel,
         };
+        // Validated after every epoch: the learning curve for pruners (`prune:`).
+        let mut last = None;
         let train = self.bench.train(
             &mut model,
             &mut weights,
             &epochs,
             0,
             &mut |_, _, _| Ok(()),
-            &mut |_, _, _| Ok(()),
+            &mut |m, _, done| {
+                let valid = self.bench.validate(m).map_err(|f| f.reason)?;
+                let metrics = self.bench.metrics(m, None, &valid);
+                let decision = ctx.reporter.report(done as u64, &metrics);
+                last = Some(valid);
+                Ok(decision == Decision::Prune)
+            },
         )?;
-        let valid = self.bench.validate(&model)?;
+        let valid = match last {
+            Some(v) => v,
+            None => self.bench.validate(&model)?,
+        };
         Ok(Evaluation {
             metrics: self.bench.metrics(&model, Some(&train), &valid),
             cost: None,
