@@ -2,7 +2,7 @@
 //!
 //! Search algorithms (the paper's Optimizer Ω) over a [`ParamSpace`](modnas_core::ParamSpace):
 //! grid, random, generational evolution, regularized (aging) evolution, SMBO with a surrogate
-//! model and an acquisition search, and Gaussian-process Bayesian optimisation. All are seeded,
+//! model and an acquisition search, Gaussian-process Bayesian optimisation, and the tree-structured Parzen estimator (TPE). All are seeded,
 //! ask/tell, and save their state so a search resumes exactly after a crash.
 #![warn(missing_docs)]
 
@@ -16,6 +16,7 @@ pub mod regularized;
 pub mod smbo;
 pub mod support;
 pub mod surrogate;
+pub mod tpe;
 
 use modnas_core::optimizer::OptimRegistry;
 use modnas_core::registry::RegistryError;
@@ -27,7 +28,8 @@ pub fn register_all(reg: &mut OptimRegistry) -> Result<(), RegistryError> {
     evolution::register(reg)?;
     regularized::register(reg)?;
     smbo::register(reg)?;
-    bayes::register(reg)
+    bayes::register(reg)?;
+    tpe::register(reg)
 }
 
 /// A registry holding every optimizer of this crate.
