@@ -15,7 +15,9 @@
 pub mod parzen;
 pub mod sampler;
 
-use crate::support::{Visited, from_state, sample_unvisited, space_exhausted, to_state};
+use crate::support::{
+    Visited, from_state, mutate_one, sample_unvisited, space_exhausted, to_state,
+};
 use modnas_core::config::ConfigError;
 use modnas_core::optimizer::{History, OptimContext, OptimError, OptimRegistry, Optimizer};
 use modnas_core::param::{Assignment, ParamSpace};
@@ -235,10 +237,20 @@ impl Tpe {
         let (l, g) = model.estimators(&points);
         let mut a = model.propose(&mut self.rng, &l, &g);
         if self.args.avoid_duplicates {
-            let mut tries = 0;
-            while self.visited.contains(&a) && tries < 16 {
+            // Draw again a few times, then step away from the repeated point, then give up
+            // and draw uniformly among the points left.
+            for _ in 0..3 {
+                if !self.visited.contains(&a) {
+                    return Some(a);
+                }
                 a = model.propose(&mut self.rng, &l, &g);
-                tries += 1;
+            }
+            let base = a.clone();
+            for _ in 0..16 {
+                if !self.visited.contains(&a) {
+                    return Some(a);
+                }
+                a = mutate_one(&self.space, &mut self.rng, &base, 0.1);
             }
             if self.visited.contains(&a) {
                 return sample_unvisited(&self.space, &mut self.rng, &self.visited);
