@@ -88,7 +88,8 @@ const ALL: &[&str] = &[
     "{type: Smbo, args: {n_next: 8, surrogate: GaussianProcess, acquisition: {type: Annealing, args: {chains: 16}}}}",
     "{type: BayesOpt, args: {n_initial: 5, candidates: 200, local: 50}}",
     "{type: TPE, args: {n_startup: 5}}",
-    "{type: TPE, args: {n_startup: 5, multivariate: true}}",
+    "{type: TPE, args: {n_startup: 5, multivariate: false}}",
+    "{type: TPE, args: {n_startup: 5, bandwidth: neighbours}}",
 ];
 
 /// The component type an entry of [`ALL`] names: the whole spec, or its `type:` field.

@@ -7,8 +7,8 @@
 //! `n_candidates` points from `l` and proposes the one of largest `l(x) / g(x)`. Failed trials
 //! count as the worst results.
 //!
-//! Parameters are modelled independently (univariate), jointly (`multivariate: true`) or in
-//! the `groups` given. With `constant_liar` (the default), proposals without a result yet (the
+//! Parameters are modelled jointly (`multivariate: true`, the default, with Scott-type kernel
+//! widths), independently (`multivariate: false`) or in the `groups` given. With `constant_liar` (the default), proposals without a result yet (the
 //! pending trials of parallel workers and the earlier points of the same batch) join the bad
 //! group as if they had failed, so a batch spreads out instead of repeating one point.
 
@@ -25,7 +25,7 @@ use modnas_core::registry::{Args, RegistryError};
 use modnas_core::seed::{Rng, rng_from_seed};
 use modnas_core::suggest::did_you_mean;
 use modnas_core::trial::Observation;
-use parzen::Axis;
+use parzen::{Axis, JointBandwidth};
 use sampler::Model;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
@@ -44,7 +44,7 @@ pub struct TpeArgs {
     pub max_good: usize,
     /// Weight of the prior component (observations weigh at most 1).
     pub prior_weight: f64,
-    /// Model all parameters jointly.
+    /// Model all parameters jointly (the default; `false`: each parameter on its own).
     pub multivariate: bool,
     /// Groups of parameter names modelled jointly (the others independently); overrides
     /// `multivariate`.
@@ -55,6 +55,8 @@ pub struct TpeArgs {
     pub avoid_duplicates: bool,
     /// The latest results of full weight; older ones weigh less and less.
     pub full_weight: usize,
+    /// Bandwidth rule of numeric kernels in joint blocks.
+    pub bandwidth: JointBandwidth,
 }
 
 impl Default for TpeArgs {
@@ -65,11 +67,12 @@ impl Default for TpeArgs {
             gamma: 0.1,
             max_good: 25,
             prior_weight: 1.0,
-            multivariate: false,
+            multivariate: true,
             groups: Vec::new(),
             constant_liar: true,
             avoid_duplicates: true,
             full_weight: 25,
+            bandwidth: JointBandwidth::Scott,
         }
     }
 }
@@ -124,6 +127,10 @@ impl Args for TpeArgs {
             (
                 "full_weight",
                 "latest results of full weight (older ones weigh less)",
+            ),
+            (
+                "bandwidth",
+                "kernel widths in joint blocks: neighbours or scott",
             ),
         ]
     }
@@ -233,6 +240,7 @@ impl Tpe {
             prior_weight: self.args.prior_weight,
             candidates: self.args.n_candidates,
             flat: self.args.full_weight,
+            joint: self.args.bandwidth,
         };
         let (l, g) = model.estimators(&points);
         let mut a = model.propose(&mut self.rng, &l, &g);

@@ -184,16 +184,31 @@ pub fn log_sum_exp(xs: &[f64]) -> f64 {
 
 /// How the bandwidths of numeric kernels are chosen.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Bandwidth {
+enum Bandwidth {
     /// The distance to the farther of the two neighbouring observations (Bergstra et al.
-    /// 2011), for univariate blocks.
+    /// 2011).
     Neighbours,
-    /// One bandwidth `0.2 · range · n^(−1/(d+4))` for all observations (a Scott-type rule),
-    /// for joint blocks of `d` parameters.
+    /// One bandwidth `0.2 · range · n^(−1/(d+4))` for all observations (a Scott-type rule)
+    /// in a joint block of `d` parameters.
     Scott {
         /// Parameters in the block.
         dims: usize,
     },
+}
+
+/// The bandwidth rule of numeric kernels in joint blocks (univariate blocks always use the
+/// distances to the neighbouring observations).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JointBandwidth {
+    /// Each kernel as wide as the larger gap to its neighbours along the parameter (as in
+    /// univariate blocks): narrow where the good results cluster.
+    Neighbours,
+    /// One width for all kernels of a parameter, `0.2 · range · n^(−1/(d+4))` for a block of
+    /// `d` parameters (a Scott-type rule): smoother, explores more (the default: better on all
+    /// three mixed synthetic functions of the Optuna side-by-side benchmark, see BENCHMARKS.md).
+    #[default]
+    Scott,
 }
 
 /// A weighted Parzen estimator.
@@ -221,6 +236,7 @@ impl Parzen {
         points: &[&[ParamValue]],
         weights: &[f64],
         prior_weight: f64,
+        joint: JointBandwidth,
     ) -> Parzen {
         let n = points.len();
         let mut w: Vec<f64> = weights.iter().map(|w| w.max(0.0)).collect();
@@ -244,12 +260,20 @@ impl Parzen {
             .iter()
             .enumerate()
             .map(|(d, axis)| {
-                let bw = if block_of[d] <= 1 {
-                    Bandwidth::Neighbours
-                } else {
-                    Bandwidth::Scott { dims: block_of[d] }
+                let bw = match joint {
+                    _ if block_of[d] <= 1 => Bandwidth::Neighbours,
+                    JointBandwidth::Neighbours => Bandwidth::Neighbours,
+                    JointBandwidth::Scott => Bandwidth::Scott { dims: block_of[d] },
                 };
-                fit_axis(axis, points.iter().map(|p| &p[d]), n, bw, &log_w)
+                let joint_block = block_of[d] > 1;
+                fit_axis(
+                    axis,
+                    points.iter().map(|p| &p[d]),
+                    n,
+                    bw,
+                    joint_block,
+                    &log_w,
+                )
             })
             .collect();
         let cum_w = log_w
@@ -403,6 +427,7 @@ fn fit_axis<'a>(
     values: impl Iterator<Item = &'a ParamValue>,
     n: usize,
     bw: Bandwidth,
+    joint_block: bool,
     log_w: &[f64],
 ) -> Kernels {
     match axis {
@@ -411,9 +436,10 @@ fn fit_axis<'a>(
             let k = *choices;
             // Joint blocks smooth each observation's choice towards uniform so that a product
             // kernel never rules out a combination; univariate ones leave that to the prior.
-            let beta = match bw {
-                Bandwidth::Neighbours => 0.0,
-                Bandwidth::Scott { .. } => 1.0 / (n as f64 + 1.0),
+            let beta = if joint_block {
+                1.0 / (n as f64 + 1.0)
+            } else {
+                0.0
             };
             let other = (beta / k as f64).ln();
             let own = (1.0 - beta + beta / k as f64).ln();
@@ -510,7 +536,14 @@ mod tests {
     fn fit1(axis: Axis, vals: &[ParamValue]) -> Parzen {
         let rows: Vec<Vec<ParamValue>> = vals.iter().map(|v| vec![*v]).collect();
         let refs: Vec<&[ParamValue]> = rows.iter().map(|r| r.as_slice()).collect();
-        Parzen::fit(&[axis], &[vec![0]], &refs, &vec![1.0; vals.len()], 1.0)
+        Parzen::fit(
+            &[axis],
+            &[vec![0]],
+            &refs,
+            &vec![1.0; vals.len()],
+            1.0,
+            JointBandwidth::Neighbours,
+        )
     }
 
     /// Trapezoid integral of the density over the axis' model bounds.
@@ -624,8 +657,22 @@ mod tests {
             })
             .collect();
         let refs: Vec<&[ParamValue]> = rows.iter().map(|r| r.as_slice()).collect();
-        let joint = Parzen::fit(&axes, &[vec![0, 1]], &refs, &[1.0; 10], 1.0);
-        let indep = Parzen::fit(&axes, &[vec![0], vec![1]], &refs, &[1.0; 10], 1.0);
+        let joint = Parzen::fit(
+            &axes,
+            &[vec![0, 1]],
+            &refs,
+            &[1.0; 10],
+            1.0,
+            JointBandwidth::Scott,
+        );
+        let indep = Parzen::fit(
+            &axes,
+            &[vec![0], vec![1]],
+            &refs,
+            &[1.0; 10],
+            1.0,
+            JointBandwidth::Scott,
+        );
         let on = [ParamValue::Float(0.1), ParamValue::Choice(0)];
         let off = [ParamValue::Float(0.1), ParamValue::Choice(1)];
         assert!(joint.log_pdf(&on) > joint.log_pdf(&off) + 1.0);
@@ -658,7 +705,14 @@ mod tests {
         ];
         let rows = [vec![ParamValue::Float(1e-5), ParamValue::Int(512)]];
         let refs: Vec<&[ParamValue]> = rows.iter().map(|r| r.as_slice()).collect();
-        let p = Parzen::fit(&axes, &[vec![0, 1]], &refs, &[1.0], 1.0);
+        let p = Parzen::fit(
+            &axes,
+            &[vec![0, 1]],
+            &refs,
+            &[1.0],
+            1.0,
+            JointBandwidth::Neighbours,
+        );
         let mut rng = rng_from_seed(9);
         let mut row = rows[0].clone();
         for _ in 0..2000 {

@@ -2,7 +2,7 @@
 //! estimator to each, draw candidates from the good one and keep the one of largest
 //! `l(x) / g(x)` (which maximises expected improvement; Bergstra et al. 2011).
 
-use super::parzen::{Axis, Parzen};
+use super::parzen::{Axis, JointBandwidth, Parzen};
 use modnas_core::param::{Assignment, ParamValue};
 use modnas_core::seed::Rng;
 
@@ -51,6 +51,8 @@ pub struct Model<'a> {
     pub candidates: usize,
     /// Latest observations of full weight.
     pub flat: usize,
+    /// Bandwidth rule of joint blocks.
+    pub joint: JointBandwidth,
 }
 
 /// Splits `points` (in the order they were made; `None`: failed or pending, ranked worst) into
@@ -81,6 +83,7 @@ impl Model<'_> {
             &rows,
             &ramp_weights(rows.len(), self.flat),
             self.prior_weight,
+            self.joint,
         )
     }
 
