@@ -92,11 +92,23 @@ fn drive(opt: &mut Tpe, h: &mut History, trials: usize) {
 #[test]
 fn proposals_are_valid_and_deterministic() {
     let space = mixed_space();
-    for multivariate in [false, true] {
-        let args = TpeArgs {
-            multivariate,
+    let variants = [
+        TpeArgs {
+            multivariate: false,
             ..Default::default()
-        };
+        },
+        TpeArgs::default(),
+        TpeArgs {
+            bandwidth: parzen::JointBandwidth::Neighbours,
+            ..Default::default()
+        },
+        TpeArgs {
+            groups: vec![vec!["op".into(), "lr".into()], vec!["batch".into()]],
+            ..Default::default()
+        },
+    ];
+    for args in variants {
+        let multivariate = args.multivariate;
         let (mut a, mut b) = (tpe(&space, 5, args.clone()), tpe(&space, 5, args.clone()));
         let (mut ha, mut hb) = (History::default(), History::default());
         drive(&mut a, &mut ha, 60);
