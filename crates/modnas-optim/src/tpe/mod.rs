@@ -16,7 +16,7 @@ pub mod parzen;
 pub mod sampler;
 
 use crate::support::{
-    Visited, from_state, mutate_one, sample_unvisited, space_exhausted, to_state,
+    Visited, from_state, mutate_one, remove_pending, sample_unvisited, space_exhausted, to_state,
 };
 use modnas_core::config::ConfigError;
 use modnas_core::optimizer::{History, OptimContext, OptimError, OptimRegistry, Optimizer};
@@ -287,10 +287,7 @@ impl Optimizer for Tpe {
 
     fn step(&mut self, results: &[Observation]) -> Result<(), OptimError> {
         for r in results {
-            let key = r.params.key();
-            if let Some(i) = self.pending.iter().position(|a| a.key() == key) {
-                self.pending.remove(i);
-            }
+            remove_pending(&mut self.pending, &r.params);
             self.observed
                 .push((r.params.clone(), r.score.filter(|s| s.is_finite())));
         }
@@ -322,7 +319,7 @@ pub fn register(reg: &mut OptimRegistry) -> Result<(), RegistryError> {
     reg.add::<TpeArgs>(
         "TPE",
         &["Tpe", "TreeParzen", "TPESampler", "Hyperopt"],
-        "Tree-structured Parzen estimator (Bergstra et al. 2011): densities of the good and the bad results, propose where their ratio is largest; univariate, multivariate or grouped, constant liar for parallel workers. Good for mixed categorical/numeric spaces at a cost of well under a millisecond per proposal.",
+        "Tree-structured Parzen estimator (Bergstra et al. 2011): densities of the good and the bad results, propose where their ratio is largest; univariate, multivariate or grouped, constant liar for parallel workers. Good for mixed categorical/numeric spaces, parallel workers and budgets of tens to thousands of trials, at a few milliseconds or less per proposal.",
         |a, ctx: &OptimContext| Ok(Box::new(Tpe::new(ctx.space.clone(), ctx.seed, a)?)),
     )
 }

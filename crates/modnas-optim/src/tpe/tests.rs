@@ -3,51 +3,41 @@ use modnas_core::param::{Domain, ParamValue, Value};
 use modnas_core::seed::rng_from_seed;
 use rand::RngExt;
 
+fn cat(k: i64) -> Domain {
+    Domain::Categorical {
+        choices: (0..k).map(Value::Int).collect(),
+    }
+}
+
+fn real(low: f64, high: f64, log: bool) -> Domain {
+    Domain::Float { low, high, log }
+}
+
+fn int(low: i64, high: i64, log: bool) -> Domain {
+    Domain::Int { low, high, log }
+}
+
+/// A space of the parameters given.
+fn space_of(params: Vec<(&str, Domain)>) -> Arc<ParamSpace> {
+    let mut s = ParamSpace::new();
+    for (name, d) in params {
+        s.add(name, d).unwrap();
+    }
+    Arc::new(s)
+}
+
 /// Two categoricals, a log-scale real, an integer and a log-scale integer.
 fn mixed_space() -> Arc<ParamSpace> {
-    let mut s = ParamSpace::new();
-    s.add(
-        "op",
-        Domain::Categorical {
-            choices: (0..4).map(Value::Int).collect(),
-        },
-    )
-    .unwrap();
-    s.add(
-        "act",
-        Domain::Categorical {
-            choices: vec![Value::Str("relu".into()), Value::Str("gelu".into())],
-        },
-    )
-    .unwrap();
-    s.add(
-        "lr",
-        Domain::Float {
-            low: 1e-5,
-            high: 1.0,
-            log: true,
-        },
-    )
-    .unwrap();
-    s.add(
-        "layers",
-        Domain::Int {
-            low: 1,
-            high: 8,
-            log: false,
-        },
-    )
-    .unwrap();
-    s.add(
-        "batch",
-        Domain::Int {
-            low: 16,
-            high: 512,
-            log: true,
-        },
-    )
-    .unwrap();
-    Arc::new(s)
+    let act = Domain::Categorical {
+        choices: vec![Value::Str("relu".into()), Value::Str("gelu".into())],
+    };
+    space_of(vec![
+        ("op", cat(4)),
+        ("act", act),
+        ("lr", real(1e-5, 1.0, true)),
+        ("layers", int(1, 8, false)),
+        ("batch", int(16, 512, true)),
+    ])
 }
 
 /// A score with its maximum 0 at op = 2, act = gelu, lr = 1e-3, layers = 5, batch = 64.
@@ -223,24 +213,7 @@ fn beats_random_search_on_a_mixed_space() {
 fn categorical_good_choice_dominates_later_proposals() {
     // One categorical of 6 choices where only choice 4 scores; after the start-up TPE should
     // propose it far more often than 1 in 6.
-    let mut s = ParamSpace::new();
-    s.add(
-        "c",
-        Domain::Categorical {
-            choices: (0..6).map(Value::Int).collect(),
-        },
-    )
-    .unwrap();
-    s.add(
-        "x",
-        Domain::Float {
-            low: 0.0,
-            high: 1.0,
-            log: false,
-        },
-    )
-    .unwrap();
-    let space = Arc::new(s);
+    let space = space_of(vec![("c", cat(6)), ("x", real(0.0, 1.0, false))]);
     let mut o = tpe(&space, 2, TpeArgs::default());
     let mut hits = 0;
     for number in 0..100u64 {
@@ -268,17 +241,7 @@ fn categorical_good_choice_dominates_later_proposals() {
 fn constant_liar_spreads_a_batch() {
     // A single real parameter after 20 results: without the liar, a batch of 8 draws from the
     // same densities and clusters; with it each pending point pushes the next one away.
-    let mut s = ParamSpace::new();
-    s.add(
-        "x",
-        Domain::Float {
-            low: 0.0,
-            high: 1.0,
-            log: false,
-        },
-    )
-    .unwrap();
-    let space = Arc::new(s);
+    let space = space_of(vec![("x", real(0.0, 1.0, false))]);
     let spread = |liar: bool, seed: u64| {
         let mut o = tpe(
             &space,
@@ -331,15 +294,7 @@ fn constant_liar_spreads_a_batch() {
 #[test]
 fn failed_trials_count_as_worst() {
     // Every proposal with c = 0 fails: TPE must learn to avoid it as if it scored worst.
-    let mut s = ParamSpace::new();
-    s.add(
-        "c",
-        Domain::Categorical {
-            choices: (0..3).map(Value::Int).collect(),
-        },
-    )
-    .unwrap();
-    let space = Arc::new(s);
+    let space = space_of(vec![("c", cat(3))]);
     let mut o = tpe(
         &space,
         4,
