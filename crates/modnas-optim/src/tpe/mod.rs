@@ -51,7 +51,9 @@ pub struct TpeArgs {
     pub groups: Vec<Vec<String>>,
     /// Count proposals without a result as the worst results.
     pub constant_liar: bool,
-    /// Never propose an assignment twice (finite spaces).
+    /// Never propose an assignment twice (finite spaces; the search ends when all points were
+    /// proposed). With `false` proposals may repeat, as in Optuna, and the optimizer is never
+    /// exhausted.
     pub avoid_duplicates: bool,
     /// The latest results of full weight; older ones weigh less and less.
     pub full_weight: usize,
