@@ -28,6 +28,19 @@ pub enum Function {
     /// A categorical landscape: `d` parameters with `k` choices each; the score is the mean over
     /// parameters of `choice/(k−1)` (maximise; optimum 1), like the reference FakeData estimator.
     Categorical,
+    /// Branin with an integer and a categorical parameter added: `x1 ∈ [-5, 10]`,
+    /// `x2 ∈ [0, 15]`, `k ∈ 0..=10` (adds `0.1·|k − 3|`), `c` one of 4 (adds 1, 0, 0.5 or 2);
+    /// minimum 0.397887 at `k = 3`, `c = 1`.
+    MixedBranin,
+    /// Hartmann 6-D with `x4` an integer in `0..=20` (read as `x4/20`) and `x5` one of 5 levels
+    /// `{0, 0.25, 0.5, 0.75, 1}`; the other four real in `[0, 1]`. Minimum about −3.13754 (near
+    /// `(0.4047, 0.8825, 0.8537, 0.5741, 3, 0)`, the basin of Hartmann's fourth term).
+    MixedHartmann,
+    /// A made-up training loss over typical hyperparameters: learning rate (log scale),
+    /// batch size (log-scale integer), optimizer (4 choices, each with its own best learning
+    /// rate), dropout, layers (integer) and activation (3 choices); minimum 0 with `adam`,
+    /// `lr = 1e-3`, batch 64, dropout 0.3, 4 layers and `gelu`.
+    HpoLike,
 }
 
 /// Arguments of [`Synthetic`].
@@ -180,6 +193,36 @@ impl Synthetic {
                     },
                 );
             }),
+            Function::MixedBranin => {
+                real(&mut space, "x1", -5.0, 10.0);
+                real(&mut space, "x2", 0.0, 15.0);
+                int(&mut space, "k", 0, 10, false);
+                choice(&mut space, "c", &["a", "b", "c", "d"]);
+            }
+            Function::MixedHartmann => {
+                (0..4).for_each(|i| real(&mut space, &format!("x{i}"), 0.0, 1.0));
+                int(&mut space, "x4", 0, 20, false);
+                choice(&mut space, "x5", &["0", "0.25", "0.5", "0.75", "1"]);
+            }
+            Function::HpoLike => {
+                let _ = space.add(
+                    "lr",
+                    Domain::Float {
+                        low: 1e-5,
+                        high: 1.0,
+                        log: true,
+                    },
+                );
+                int(&mut space, "batch", 16, 1024, true);
+                choice(
+                    &mut space,
+                    "optimizer",
+                    &["sgd", "momentum", "adam", "rmsprop"],
+                );
+                real(&mut space, "dropout", 0.0, 0.9);
+                int(&mut space, "layers", 1, 8, false);
+                choice(&mut space, "activation", &["relu", "tanh", "gelu"]);
+            }
         }
         Synthetic {
             args,
@@ -208,14 +251,7 @@ impl Synthetic {
             })
             .collect();
         match self.args.function {
-            Function::Branin => {
-                let (x1, x2) = (x[0], x[1]);
-                let pi = std::f64::consts::PI;
-                let b = 5.1 / (4.0 * pi * pi);
-                let c = 5.0 / pi;
-                let t = 1.0 / (8.0 * pi);
-                (x2 - b * x1 * x1 + c * x1 - 6.0).powi(2) + 10.0 * (1.0 - t) * x1.cos() + 10.0
-            }
+            Function::Branin => branin(x[0], x[1]),
             Function::Hartmann6 => hartmann6(&x),
             Function::Sphere => x.iter().map(|v| v * v).sum(),
             Function::Rosenbrock => x
@@ -223,6 +259,17 @@ impl Synthetic {
                 .map(|w| 100.0 * (w[1] - w[0] * w[0]).powi(2) + (1.0 - w[0]).powi(2))
                 .sum(),
             Function::OneMax => x.iter().sum(),
+            Function::MixedBranin => {
+                const C: [f64; 4] = [1.0, 0.0, 0.5, 2.0];
+                branin(x[0], x[1]) + 0.1 * (x[2] - 3.0).abs() + C[x[3] as usize % 4]
+            }
+            Function::MixedHartmann => {
+                let mut y = x.clone();
+                y[4] = x[4] / 20.0;
+                y[5] = x[5] * 0.25;
+                hartmann6(&y)
+            }
+            Function::HpoLike => hpo_like(&x),
             Function::Categorical => {
                 x.iter()
                     .map(|c| c / (self.args.choices as f64 - 1.0))
@@ -236,6 +283,45 @@ impl Synthetic {
     pub fn maximize(&self) -> bool {
         matches!(self.args.function, Function::OneMax | Function::Categorical)
     }
+}
+
+fn branin(x1: f64, x2: f64) -> f64 {
+    let pi = std::f64::consts::PI;
+    let b = 5.1 / (4.0 * pi * pi);
+    let c = 5.0 / pi;
+    let t = 1.0 / (8.0 * pi);
+    (x2 - b * x1 * x1 + c * x1 - 6.0).powi(2) + 10.0 * (1.0 - t) * x1.cos() + 10.0
+}
+
+/// `x`: lr, batch, optimizer, dropout, layers, activation (choices as indices).
+fn hpo_like(x: &[f64]) -> f64 {
+    // Per optimizer: its offset and its best log10 learning rate.
+    const OPT: [(f64, f64); 4] = [(0.4, -1.0), (0.15, -2.0), (0.0, -3.0), (0.1, -3.5)];
+    const ACT: [f64; 3] = [0.05, 0.2, 0.0];
+    let (offset, best_lr) = OPT[x[2] as usize % 4];
+    let lr = x[0].log10() - best_lr;
+    let batch = x[1].log2() - 6.0;
+    // Large batches want larger learning rates: the two interact.
+    let lr_batch = lr - 0.15 * batch;
+    offset
+        + 0.5 * lr_batch * lr_batch
+        + 0.03 * batch * batch
+        + (x[3] - 0.3).powi(2)
+        + 0.05 * (x[4] - 4.0).abs()
+        + ACT[x[5] as usize % 3]
+}
+
+fn int(space: &mut ParamSpace, name: &str, low: i64, high: i64, log: bool) {
+    let _ = space.add(name, Domain::Int { low, high, log });
+}
+
+fn choice(space: &mut ParamSpace, name: &str, choices: &[&str]) {
+    let _ = space.add(
+        name,
+        Domain::Categorical {
+            choices: choices.iter().map(|c| Value::Str((*c).into())).collect(),
+        },
+    );
 }
 
 fn hartmann6(x: &[f64]) -> f64 {
@@ -368,7 +454,7 @@ pub fn register(reg: &mut EstimRegistry) -> Result<(), RegistryError> {
     reg.add::<SyntheticArgs>(
         "Synthetic",
         &["TestFunction", "FakeData", "FakeDataEstim"],
-        "Synthetic test functions with known optima: branin, hartmann6, sphere, rosenbrock, one_max, categorical.",
+        "Synthetic test functions with known optima: branin, hartmann6, sphere, rosenbrock, one_max, categorical, and the mixed categorical/integer/real mixed_branin, mixed_hartmann, hpo_like.",
         |a, ctx: &EstimContext| {
             if ctx.space.is_some() {
                 return Err(ConfigError::new("the Synthetic estimator defines its own space; remove the `space:` section"));
@@ -489,5 +575,64 @@ mod tests {
             ..Default::default()
         });
         assert_eq!(at(&r, &[1.0, 1.0, 1.0]), 0.0);
+    }
+
+    #[test]
+    fn mixed_functions_have_their_stated_optima() {
+        let f = |function| {
+            Synthetic::new(SyntheticArgs {
+                function,
+                ..Default::default()
+            })
+        };
+        use ParamValue::{Choice, Float, Int};
+        let mb = f(Function::MixedBranin);
+        let best = Assignment(vec![
+            Float(std::f64::consts::PI),
+            Float(2.275),
+            Int(3),
+            Choice(1),
+        ]);
+        mb.space.validate(&best).unwrap();
+        assert!((mb.value(&best) - 0.397887).abs() < 1e-5);
+        let worse = Assignment(vec![
+            Float(std::f64::consts::PI),
+            Float(2.275),
+            Int(4),
+            Choice(0),
+        ]);
+        assert!(mb.value(&worse) > mb.value(&best) + 1.0);
+        let mh = f(Function::MixedHartmann);
+        let near = Assignment(vec![
+            Float(0.404668),
+            Float(0.882547),
+            Float(0.853722),
+            Float(0.574079),
+            Int(3),
+            Choice(0),
+        ]);
+        mh.space.validate(&near).unwrap();
+        assert!(
+            (mh.value(&near) + 3.13754).abs() < 1e-4,
+            "{}",
+            mh.value(&near)
+        );
+        let hp = f(Function::HpoLike);
+        let best = Assignment(vec![
+            Float(1e-3),
+            Int(64),
+            Choice(2),
+            Float(0.3),
+            Int(4),
+            Choice(2),
+        ]);
+        hp.space.validate(&best).unwrap();
+        assert!(hp.value(&best).abs() < 1e-12);
+        let mut rng = rng_from_seed(0);
+        for _ in 0..1000 {
+            assert!(hp.value(&hp.space.sample(&mut rng)) > 0.0);
+            let a = mb.space.sample(&mut rng);
+            assert!(mb.value(&a) >= 0.397887 - 1e-6);
+        }
     }
 }

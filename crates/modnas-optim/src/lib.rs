@@ -3,7 +3,8 @@
 //! Search algorithms (the paper's Optimizer Ω) over a [`ParamSpace`](modnas_core::ParamSpace):
 //! grid, random, generational evolution, regularized (aging) evolution (also Pareto-ranked),
 //! SMBO with a surrogate model and an acquisition search, Gaussian-process Bayesian
-//! optimisation, NSGA-II for several objectives and CMA-ES for numeric spaces. All are seeded,
+//! optimisation, the tree-structured Parzen estimator (TPE), NSGA-II for several objectives and
+//! CMA-ES for numeric spaces. All are seeded,
 //! ask/tell, and save their state so a search resumes exactly after a crash.
 #![warn(missing_docs)]
 
@@ -19,6 +20,7 @@ pub mod regularized;
 pub mod smbo;
 pub mod support;
 pub mod surrogate;
+pub mod tpe;
 
 use modnas_core::optimizer::OptimRegistry;
 use modnas_core::registry::RegistryError;
@@ -32,7 +34,8 @@ pub fn register_all(reg: &mut OptimRegistry) -> Result<(), RegistryError> {
     smbo::register(reg)?;
     nsga2::register(reg)?;
     cmaes::register(reg)?;
-    bayes::register(reg)
+    bayes::register(reg)?;
+    tpe::register(reg)
 }
 
 /// A registry holding every optimizer of this crate.

@@ -139,6 +139,14 @@ pub fn gaussian(rng: &mut Rng) -> f64 {
     (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()
 }
 
+/// Removes the first proposal equal to `a` from `pending` (a result came back for it).
+pub fn remove_pending(pending: &mut Vec<Assignment>, a: &Assignment) {
+    let key = a.key();
+    if let Some(i) = pending.iter().position(|p| p.key() == key) {
+        pending.remove(i);
+    }
+}
+
 /// Serialises a state to JSON (states are plain data, so this cannot fail in practice).
 pub fn to_state<T: serde::Serialize>(s: &T) -> String {
     serde_json::to_string(s).unwrap_or_default()

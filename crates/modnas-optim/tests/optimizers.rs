@@ -91,6 +91,9 @@ const ALL: &[&str] = &[
     "{type: NSGA2, args: {population: 8}}",
     "{type: ParetoRegularizedEvolution, args: {population: 10, sample: 3}}",
     "{type: CmaEs, args: {popsize: 6}}",
+    "{type: TPE, args: {n_startup: 5}}",
+    "{type: TPE, args: {n_startup: 5, multivariate: false}}",
+    "{type: TPE, args: {n_startup: 5, bandwidth: neighbours}}",
 ];
 
 /// The component type an entry of [`ALL`] names: the whole spec, or its `type:` field.
