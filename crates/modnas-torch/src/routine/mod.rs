@@ -131,7 +131,7 @@ pub fn build(
     build_with(root, default_name, cli_name, seed, stored_seed, arch, None)
 }
 
-/// [`build`] with the network given (a user's own, see [`backbones::from_fn`]) instead of by
+/// [`build`] with the network given (a user's own, see [`crate::backbones::from_fn`]) instead of by
 /// `model:`.
 pub fn build_with(
     root: &Node,
@@ -400,7 +400,7 @@ fn metrics_of(r: &EpochResult, epoch: usize) -> Metrics {
     m
 }
 
-/// Searches a user's network (see [`backbones::from_fn`]) with settings written as a
+/// Searches a user's network (see [`crate::backbones::from_fn`]) with settings written as a
 /// configuration file would be, without `model:` (a `search:` section applies), keeping the
 /// epochs in memory. Progress goes to the log.
 ///
