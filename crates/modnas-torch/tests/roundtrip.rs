@@ -312,3 +312,46 @@ fn darts_export_keeps_the_top_two_edges_by_their_best_non_zero_operation() {
         );
     }
 }
+
+/// What a discrete search evaluates and what it reports are one network: a random assignment of
+/// the `Index` space (every DAG edge chosen on its own, `NIL` included), written as a description
+/// (`space.to_json`, as `best.yaml`'s `params:`), rebuilds a stand-alone network that computes
+/// exactly what the supernet computes with that assignment.
+#[test]
+fn any_assignment_of_a_discrete_space_rebuilds_the_network_it_evaluated() {
+    let _serial = serial();
+    for spec in [
+        "{type: DARTS, args: {chn_in: 1, chn: 4, layers: 3, nodes: 3, image_size: 8}}",
+        "{type: ConvNet, args: {chn_in: 1, image_size: 8, widths: [4, 8], blocks: 2}}",
+    ] {
+        let bb = backbone(spec);
+        let mut sup = build(
+            bb.as_ref(),
+            Conversion::Mixed {
+                kind: MixKind::Index,
+                candidates: None,
+            },
+            1,
+        );
+        let mut rng = modnas_core::seed::rng_from_seed(4);
+        for round in 0..4 {
+            let a = sup.space.sample(&mut rng);
+            sup.apply(&a).expect("assignment applies");
+            let desc: ArchDesc = sup.space.to_json(&a);
+            let fixed = build(bb.as_ref(), Conversion::Fixed(desc.clone()), 2);
+            for s in fixed.slots.all() {
+                let want = desc
+                    .get(s.name())
+                    .or_else(|| desc.get(&share_key(&s)))
+                    .and_then(|v| v.as_str())
+                    .unwrap_or_else(|| panic!("no entry for `{}`", s.name()));
+                assert_eq!(s.op_name(), want, "{spec} round {round}: slot `{}`", s.name());
+            }
+            copy_weights(&fixed, &sup);
+            tch::manual_seed(7);
+            let x = Tensor::randn([2, 1, 8, 8], (Kind::Float, Device::Cpu));
+            let (p, q) = tch::no_grad(|| (fixed.forward(&x, false), sup.forward(&x, false)));
+            assert_eq!(max_diff(&p, &q), 0.0, "{spec} round {round}: outputs differ");
+        }
+    }
+}

@@ -24,7 +24,6 @@ pub struct Bench {
     /// The estimator's seed.
     pub seed: u64,
     space: ParamSpace,
-    template: Mutex<Model>,
     splits: Mutex<Option<Splits>>,
 }
 
@@ -52,7 +51,6 @@ impl Bench {
         }
         Ok(Bench {
             space: template.space.clone(),
-            template: Mutex::new(template),
             setup,
             seed,
             splits: Mutex::new(None),
@@ -88,11 +86,12 @@ impl Bench {
         &self.space
     }
 
-    /// The architecture description of an assignment (slot → operation).
+    /// The architecture description of an assignment: every slot's (or share group's, or DAG
+    /// edge's) operation, exactly as evaluated (a DAG keeps every edge whose operation is not
+    /// `NIL`, not only the two strongest per node as a gradient search's export does).
     pub fn arch(&self, params: &Assignment) -> Result<ArchDesc, String> {
-        let mut t = self.template.lock().unwrap_or_else(|p| p.into_inner());
-        t.apply(params)?;
-        Ok(t.export())
+        self.space.validate(params).map_err(|e| e.to_string())?;
+        Ok(self.space.to_json(params))
     }
 
     /// The network of one architecture, built on its own, initialised with `seed`.

@@ -194,7 +194,7 @@ impl Estimator for Spos {
             .train_loader(derive_seed(self.bench.seed, "recalibrate", 0))?;
         recalibrate(model, &mut loader, self.args.num_bn_batch);
         let valid = self.bench.validate(model)?;
-        let desc = model.export();
+        let desc = self.bench.arch(params).map_err(TrialFailure::new)?;
         Ok(Evaluation {
             metrics: self.bench.metrics(model, None, &valid),
             cost: None,
