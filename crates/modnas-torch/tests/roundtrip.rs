@@ -345,13 +345,22 @@ fn any_assignment_of_a_discrete_space_rebuilds_the_network_it_evaluated() {
                     .or_else(|| desc.get(&share_key(&s)))
                     .and_then(|v| v.as_str())
                     .unwrap_or_else(|| panic!("no entry for `{}`", s.name()));
-                assert_eq!(s.op_name(), want, "{spec} round {round}: slot `{}`", s.name());
+                assert_eq!(
+                    s.op_name(),
+                    want,
+                    "{spec} round {round}: slot `{}`",
+                    s.name()
+                );
             }
             copy_weights(&fixed, &sup);
             tch::manual_seed(7);
             let x = Tensor::randn([2, 1, 8, 8], (Kind::Float, Device::Cpu));
             let (p, q) = tch::no_grad(|| (fixed.forward(&x, false), sup.forward(&x, false)));
-            assert_eq!(max_diff(&p, &q), 0.0, "{spec} round {round}: outputs differ");
+            assert_eq!(
+                max_diff(&p, &q),
+                0.0,
+                "{spec} round {round}: outputs differ"
+            );
         }
     }
 }
