@@ -203,3 +203,49 @@ fn a_pruner_stops_candidate_networks_early() {
         "{steps} steps for 8 trials of at most 4 epochs"
     );
 }
+
+/// On DARTS cells a candidate is every edge's own choice: what is trained, described and written
+/// to `best.yaml` is the assignment itself, not a gradient search's export of the two strongest
+/// edges per node (which would drop edges the candidate evaluated).
+#[test]
+fn a_cell_candidate_is_described_and_trained_as_assigned() {
+    let dir = tempfile::tempdir().unwrap();
+    let cells = "seed: 2\nmodel: {type: DARTS, args: {chn_in: 1, image_size: 16, n_classes: 4, chn: 4, layers: 2, nodes: 3}}\nops: {affine: false}\ndata: {dataset: synthetic, synthetic_size: 32, valid_size: 16, test_size: 16, batch_size: 16}\nthreads: 1\noptim: RandomSearch\nestim: {type: SubNet, args: {epochs: 1, max_steps: 1}}\nstop: {max_trials: 4}\n";
+    std::fs::write(dir.path().join("cells.yaml"), cells).unwrap();
+    let out = modnas()
+        .current_dir(dir.path())
+        .args([
+            "search",
+            "cells.yaml",
+            "--runs-dir",
+            "runs",
+            "--no-progress",
+        ])
+        .output()
+        .unwrap();
+    let (so, se) = text(&out);
+    assert!(out.status.success(), "{so}\n{se}");
+    let best = std::fs::read_to_string(dir.path().join("runs/cells/best.yaml")).unwrap();
+    // `params:` is a block of `  edge: OP` lines; `description:` one quoted line of `edge=OP`.
+    let assigned: Vec<String> = best
+        .lines()
+        .skip_while(|l| *l != "params:")
+        .skip(1)
+        .take_while(|l| l.starts_with("  "))
+        .map(|l| l.trim().replacen(": ", "=", 1))
+        .collect();
+    assert!(
+        assigned.len() >= 9,
+        "one choice per edge of a 3-node cell: {best}"
+    );
+    let line = best
+        .lines()
+        .find_map(|l| l.strip_prefix("description: "))
+        .expect("a description");
+    let described: Vec<String> = line
+        .trim_matches('"')
+        .split(' ')
+        .map(String::from)
+        .collect();
+    assert_eq!(described, assigned, "{best}");
+}
