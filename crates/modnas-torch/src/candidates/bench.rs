@@ -236,3 +236,14 @@ impl Bench {
         v.into_iter().map(String::from).collect()
     }
 }
+
+/// The shared check of `epochs` and `max_steps` arguments (both at least 1, epochs bounded).
+pub fn check_epochs(epochs: usize, max_steps: Option<usize>) -> Result<(), (String, String)> {
+    if epochs == 0 || max_steps == Some(0) {
+        return Err((
+            "epochs".into(),
+            "`epochs` (and `max_steps`) must be at least 1".into(),
+        ));
+    }
+    modnas_core::registry::at_most("epochs", epochs, 100_000)
+}

@@ -48,13 +48,7 @@ impl Default for SposArgs {
 
 impl Args for SposArgs {
     fn check(&self) -> Result<(), (String, String)> {
-        if self.epochs == 0 || self.max_steps == Some(0) {
-            return Err((
-                "epochs".into(),
-                "`epochs` (and `max_steps`) must be at least 1".into(),
-            ));
-        }
-        modnas_core::registry::at_most("epochs", self.epochs, 100_000)?;
+        super::bench::check_epochs(self.epochs, self.max_steps)?;
         modnas_core::registry::at_most("num_bn_batch", self.num_bn_batch, 1_000_000)
     }
 }

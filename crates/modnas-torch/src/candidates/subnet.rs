@@ -31,13 +31,7 @@ impl Default for SubNetArgs {
 
 impl Args for SubNetArgs {
     fn check(&self) -> Result<(), (String, String)> {
-        if self.epochs == 0 || self.max_steps == Some(0) {
-            return Err((
-                "epochs".into(),
-                "`epochs` (and `max_steps`) must be at least 1".into(),
-            ));
-        }
-        modnas_core::registry::at_most("epochs", self.epochs, 100_000)
+        super::bench::check_epochs(self.epochs, self.max_steps)
     }
 }
 
