@@ -101,6 +101,11 @@ struct TrainArgs {
     /// `random` for a uniformly random one of the search space (drawn with the run's seed).
     #[arg(long, value_name = "FILE|random")]
     arch: Option<PathBuf>,
+    /// Start from these weights: a supernet (`runs/NAME/supernet`, a checkpoint directory or a
+    /// `weights.ot`). Every variable takes the same-named one, or its leading slice for a narrow
+    /// subnet of an elastic supernet (the same as `init_from:` in the configuration).
+    #[arg(long, value_name = "PATH")]
+    init_from: Option<PathBuf>,
     #[command(flatten)]
     run: RunFlags,
 }
@@ -239,7 +244,21 @@ fn search(a: &SearchArgs) -> Result<(), CliError> {
 
 fn train(a: &TrainArgs) -> Result<(), CliError> {
     let files: Vec<&Path> = a.configs.iter().map(PathBuf::as_path).collect();
-    let root = config::load(&files, &a.run.overrides, "train")?;
+    let mut overrides = a.run.overrides.clone();
+    if let Some(p) = &a.init_from {
+        if !p.exists() {
+            return Err(CliError::Usage(format!(
+                "--init-from {}: no such file or directory",
+                p.display()
+            )));
+        }
+        let p = std::path::absolute(p).unwrap_or_else(|_| p.clone());
+        overrides.push(format!(
+            "init_from={}",
+            serde_json::json!(p.display().to_string())
+        ));
+    }
+    let root = config::load(&files, &overrides, "train")?;
     if root.get("model").is_none() {
         return Err(CliError::Usage(format!(
             "`modnas train` trains networks: {} has no `model:` section",

@@ -5,6 +5,8 @@
 //! use PyTorch's: weights ~ U(±1/√fan_in) for convolutions and linear layers, γ = 1, β = 0.
 
 use std::cell::Cell;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
 use tch::{Kind, Tensor, nn};
 
 thread_local! {
@@ -35,6 +37,49 @@ pub fn to_channels_last(x: &Tensor) -> Tensor {
     x.permute([0, 2, 3, 1]).contiguous().permute([0, 3, 1, 2])
 }
 
+/// The number of active channels of an elastic feature map (elastic width, Once-for-All): layers
+/// limited by it use only their first `n` channels on that side. Shared by every layer that
+/// produces or consumes the feature map; `0` means all channels.
+#[derive(Clone, Debug, Default)]
+pub struct ChannelLimit(Arc<AtomicI64>);
+
+impl ChannelLimit {
+    /// A limit that keeps every channel.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Uses the first `n` channels (`0`: all).
+    pub fn set(&self, n: i64) {
+        self.0.store(n.max(0), Ordering::SeqCst);
+    }
+
+    /// The active channels out of `full`.
+    pub fn of(&self, full: i64) -> i64 {
+        match self.0.load(Ordering::SeqCst) {
+            0 => full,
+            n => n.min(full),
+        }
+    }
+}
+
+/// The first `limit.of(len)` entries of `t` along `dim` (a view: gradients and in-place updates
+/// reach `t`).
+fn narrowed(t: &Tensor, dim: i64, limit: Option<&ChannelLimit>) -> Tensor {
+    match limit {
+        Some(l) => {
+            let full = t.size()[dim as usize];
+            let n = l.of(full);
+            if n == full {
+                t.shallow_clone()
+            } else {
+                t.narrow(dim, 0, n)
+            }
+        }
+        None => t.shallow_clone(),
+    }
+}
+
 /// A 2-D convolution.
 #[derive(Debug)]
 pub struct Conv {
@@ -50,6 +95,10 @@ pub struct Conv {
     pub dilation: i64,
     /// Groups.
     pub groups: i64,
+    /// Elastic output channels (see [`Conv::limit_out`]).
+    pub out_limit: Option<ChannelLimit>,
+    /// Elastic input channels (see [`Conv::limit_in`]).
+    pub in_limit: Option<ChannelLimit>,
 }
 
 /// Options of [`Conv::new`].
@@ -123,7 +172,60 @@ impl Conv {
             padding,
             dilation: o.dilation,
             groups: o.groups,
+            out_limit: None,
+            in_limit: None,
         }
+    }
+
+    /// Whether every group holds one input channel and one output channel (a depthwise
+    /// convolution, whose channels are both its input and its output).
+    pub fn is_depthwise(&self) -> bool {
+        let s = self.weight.size();
+        self.groups > 1 && s[0] == self.groups && s[1] == 1
+    }
+
+    /// Makes the output channels elastic: only the first `limit` are computed. A depthwise
+    /// convolution then also reads only the first `limit` input channels.
+    pub fn limit_out(&mut self, limit: &ChannelLimit) {
+        self.out_limit = Some(limit.clone());
+    }
+
+    /// Makes the input channels elastic: the input holds only the first `limit` channels.
+    /// Grouped convolutions other than depthwise ones cannot be limited this way.
+    pub fn limit_in(&mut self, limit: &ChannelLimit) -> Result<(), String> {
+        if self.is_depthwise() {
+            self.out_limit = Some(limit.clone());
+            return Ok(());
+        }
+        if self.groups != 1 {
+            return Err(format!(
+                "a convolution with {} groups cannot have elastic input channels",
+                self.groups
+            ));
+        }
+        self.in_limit = Some(limit.clone());
+        Ok(())
+    }
+
+    /// The weight, bias and groups of the active channels.
+    fn active(&self) -> (Tensor, Option<Tensor>, i64) {
+        if self.out_limit.is_none() && self.in_limit.is_none() {
+            return (
+                self.weight.shallow_clone(),
+                self.bias.as_ref().map(Tensor::shallow_clone),
+                self.groups,
+            );
+        }
+        let w = narrowed(&self.weight, 0, self.out_limit.as_ref());
+        let b = self
+            .bias
+            .as_ref()
+            .map(|b| narrowed(b, 0, self.out_limit.as_ref()));
+        if self.is_depthwise() {
+            let g = w.size()[0];
+            return (w, b, g);
+        }
+        (narrowed(&w, 1, self.in_limit.as_ref()), b, self.groups)
     }
 
     /// A square `k × k` convolution.
@@ -135,6 +237,7 @@ impl Conv {
     /// channels-last layout (a one-channel input is ambiguous, so the stem's output is not) is
     /// converted, and the layers after it keep that layout.
     pub fn forward(&self, x: &Tensor) -> Tensor {
+        let (weight, bias, groups) = self.active();
         let y = if self.is_strided_pointwise() {
             // A strided 1×1 convolution reads only every s-th pixel: it equals a stride-1
             // convolution of the subsampled input, exactly, in value and gradient. The strided
@@ -144,28 +247,22 @@ impl Conv {
             let xs = x
                 .slice(2, 0, None, self.stride[0])
                 .slice(3, 0, None, self.stride[1]);
-            xs.conv2d(
-                &self.weight,
-                self.bias.as_ref(),
-                [1, 1],
-                [0, 0],
-                [1, 1],
-                self.groups,
-            )
+            xs.conv2d(&weight, bias.as_ref(), [1, 1], [0, 0], [1, 1], groups)
         } else {
             x.conv2d(
-                &self.weight,
-                self.bias.as_ref(),
+                &weight,
+                bias.as_ref(),
                 self.stride,
                 self.padding,
                 [self.dilation, self.dilation],
-                self.groups,
+                groups,
             )
         };
         if crate::counter::counting() {
             let s = y.size();
-            let bias = self.bias.as_ref().map_or(0, |b| b.numel() as i64);
-            crate::counter::add(self.weight.numel() as i64 + bias, self.macs(s[2] * s[3]));
+            let nb = bias.as_ref().map_or(0, |b| b.numel() as i64);
+            let w = weight.numel();
+            crate::counter::add(w as i64 + nb, w as f64 * (s[2] * s[3]) as f64);
         }
         if CHANNELS_LAST.with(Cell::get) && y.dim() == 4 && y.size()[1] > 1 && y.stride()[1] != 1 {
             to_channels_last(&y)
@@ -205,6 +302,8 @@ pub struct BatchNorm {
     pub momentum: f64,
     /// ε.
     pub eps: f64,
+    /// Elastic channels (see [`BatchNorm::limit`]).
+    pub limit: Option<ChannelLimit>,
 }
 
 impl BatchNorm {
@@ -221,17 +320,19 @@ impl BatchNorm {
             running_var,
             momentum: 0.1,
             eps: 1e-5,
+            limit: None,
         }
     }
 
     /// Normalises `x`; batch statistics (and running-statistics updates) when `train`.
     pub fn forward(&self, x: &Tensor, train: bool) -> Tensor {
         self.count();
+        let [w, b, m, v] = self.active();
         x.batch_norm(
-            self.weight.as_ref(),
-            self.bias.as_ref(),
-            Some(&self.running_mean),
-            Some(&self.running_var),
+            w.as_ref(),
+            b.as_ref(),
+            m.as_ref(),
+            v.as_ref(),
             train,
             self.momentum(),
             self.eps,
@@ -245,17 +346,18 @@ impl BatchNorm {
     pub fn forward_scaled(&self, x: &Tensor, train: bool, s: &Tensor) -> Tensor {
         self.count();
         let c = x.size()[1];
-        let w = match &self.weight {
+        let [g, b, m, v] = self.active();
+        let w = match &g {
             Some(g) => g * s,
             // A contiguous weight: the channels-last CPU kernel mishandles an expanded (stride 0) one.
             None => s.expand([c], false).contiguous(),
         };
-        let b = self.bias.as_ref().map(|b| b * s);
+        let b = b.as_ref().map(|b| b * s);
         x.batch_norm(
             Some(&w),
             b.as_ref(),
-            Some(&self.running_mean),
-            Some(&self.running_var),
+            m.as_ref(),
+            v.as_ref(),
             train,
             self.momentum(),
             self.eps,
@@ -265,14 +367,32 @@ impl BatchNorm {
 }
 
 impl BatchNorm {
+    /// Makes the channels elastic: only the first `limit` are normalised (scale, shift and running
+    /// statistics of the others stay as they are).
+    pub fn limit(&mut self, limit: &ChannelLimit) {
+        self.limit = Some(limit.clone());
+    }
+
+    /// Scale, shift, running mean and running variance of the active channels.
+    fn active(&self) -> [Option<Tensor>; 4] {
+        let l = self.limit.as_ref();
+        [
+            self.weight.as_ref().map(|t| narrowed(t, 0, l)),
+            self.bias.as_ref().map(|t| narrowed(t, 0, l)),
+            Some(narrowed(&self.running_mean, 0, l)),
+            Some(narrowed(&self.running_var, 0, l)),
+        ]
+    }
+
     fn momentum(&self) -> f64 {
         BN_MOMENTUM.with(Cell::get).unwrap_or(self.momentum)
     }
 
     fn count(&self) {
         if crate::counter::counting() {
-            let n = self.weight.as_ref().map_or(0, |w| w.numel() as i64)
-                + self.bias.as_ref().map_or(0, |b| b.numel() as i64);
+            let c = self.running_mean.size()[0];
+            let c = self.limit.as_ref().map_or(c, |l| l.of(c));
+            let n = c * (self.weight.is_some() as i64 + self.bias.is_some() as i64);
             crate::counter::add(n, 0.0);
         }
     }

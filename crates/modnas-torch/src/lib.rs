@@ -8,6 +8,7 @@ pub mod candidates;
 pub mod counter;
 pub mod dag;
 pub mod data;
+pub mod elastic;
 pub mod grad;
 pub mod layers;
 pub mod metrics;

@@ -3,6 +3,7 @@
 
 use crate::backbones::{Backbone, BuildCtx, Network};
 use crate::dag::{DropPath, Merge, MultiChainLayer};
+use crate::elastic::ElasticSet;
 use crate::mixed::{AlphaHandle, MixControl, MixKind, MixedOp};
 use crate::ops::{
     LayerCandidate, Op, OpError, OpStyle, build_primitive, is_zero_name, parse_layer_name,
@@ -75,6 +76,8 @@ pub struct Model {
     pub arch_vs: nn::VarStore,
     /// The slots, in creation order.
     pub slots: SlotSet,
+    /// The elastic width and depth parameters.
+    pub elastic: ElasticSet,
     /// The parameter space: categorical choices of `Index` operators and tensor parameters α.
     pub space: ParamSpace,
     /// Handlers applying categorical choices.
@@ -127,10 +130,15 @@ impl Model {
         let arch_vs = nn::VarStore::new(o.device);
         let slots = SlotSet::new();
         let drop_path = DropPath::default();
+        let elastic = match &o.conversion {
+            Conversion::Fixed(desc) => ElasticSet::fixed(desc.clone()),
+            Conversion::Mixed { .. } => ElasticSet::new(),
+        };
         let ctx = BuildCtx {
             slots: slots.clone(),
             style: o.style,
             drop_path: drop_path.clone(),
+            elastic: elastic.clone(),
         };
         let net = backbone
             .build(&(vs.root() / "net"), &ctx)
@@ -141,6 +149,7 @@ impl Model {
             vs,
             arch_vs,
             slots,
+            elastic,
             space: ParamSpace::new(),
             transform: Transform::new(),
             control,
@@ -153,6 +162,7 @@ impl Model {
         };
         model.convert(backbone, o)?;
         model.slots.check_converted()?;
+        model.add_elastic_params()?;
         // Start every categorical choice at its first value and apply it.
         model.current = Assignment(
             model
@@ -363,6 +373,31 @@ impl Model {
         Ok(())
     }
 
+    /// Every elastic group becomes a categorical parameter over its labels, applied by a
+    /// Transform handler.
+    fn add_elastic_params(&mut self) -> Result<(), ModelError> {
+        for p in self.elastic.params() {
+            let name = self
+                .space
+                .add(
+                    &p.name,
+                    Domain::Categorical {
+                        choices: p.labels.clone(),
+                    },
+                )
+                .map_err(|e| ModelError::Other(e.to_string()))?;
+            let kind = p.kind.clone();
+            let pname = name.clone();
+            self.transform.on(Trigger::param(name), 0, move |u| {
+                if let Some(modnas_core::ParamValue::Choice(c)) = u.value(&pname) {
+                    kind.apply(c);
+                }
+                Ok(())
+            });
+        }
+        Ok(())
+    }
+
     /// Fails on a description entry that names no slot (or share group). Before conversion
     /// (`early`), entries that may name slots of layer candidates (`slot.LAYER-…`) pass.
     fn check_desc_keys(&self, desc: &ArchDesc, early: bool) -> Result<(), ModelError> {
@@ -371,6 +406,7 @@ impl Model {
             .all()
             .iter()
             .flat_map(|s| [s.name().to_string(), share_key(s)])
+            .chain(self.elastic.used())
             .collect();
         for k in desc.keys() {
             let inner = k.contains('.') && keys.iter().any(|p| k.starts_with(&format!("{p}.")));
@@ -531,6 +567,14 @@ impl Model {
                     "NIL".to_string()
                 };
                 desc.insert(e.0.clone(), serde_json::Value::String(op));
+            }
+        }
+        for p in self.elastic.params() {
+            if let Some(v) = self.current.get_named(&self.space, &p.name)
+                && let Some(i) = self.space.position(&p.name)
+            {
+                let shown = self.space.params()[i].domain.render(&v);
+                desc.insert(p.name.clone(), shown.to_json());
             }
         }
         // Slots of layer candidates that were not chosen are not part of the architecture.

@@ -60,7 +60,7 @@ impl Args for MobileNetV2Args {
 }
 
 /// The stages `[expansion, channels, repeats, stride]`.
-const CFG: [[i64; 4]; 7] = [
+pub(super) const CFG: [[i64; 4]; 7] = [
     [1, 16, 1, 1],
     [6, 24, 2, 2],
     [6, 32, 3, 2],
@@ -70,7 +70,7 @@ const CFG: [[i64; 4]; 7] = [
     [6, 320, 1, 1],
 ];
 
-fn round_ch(c: f64) -> i64 {
+pub(super) fn round_ch(c: f64) -> i64 {
     (((c / 8.0).round() as i64) * 8).max(8)
 }
 

@@ -4,12 +4,14 @@ mod convnet;
 mod custom;
 mod darts;
 mod mobilenetv2;
+mod mobilenetv2_elastic;
 mod resnet;
 
 pub use convnet::{ConvNet, ConvNetArgs};
 pub use custom::from_fn;
 pub use darts::{DARTS_CANDIDATES, DartsArgs, DartsNet};
 pub use mobilenetv2::{MobileNetV2, MobileNetV2Args};
+pub use mobilenetv2_elastic::{MobileNetV2Elastic, MobileNetV2ElasticArgs};
 pub use resnet::{ResNet, ResNetArgs};
 
 use crate::dag::DropPath;
@@ -35,6 +37,8 @@ pub struct BuildCtx {
     pub style: OpStyle,
     /// The drop-path setting of the model.
     pub drop_path: DropPath,
+    /// Where elastic groups go (width and depth parameters).
+    pub elastic: crate::elastic::ElasticSet,
 }
 
 /// A network family with slots.
@@ -107,6 +111,7 @@ pub type BackboneRegistry = Registry<dyn Backbone, BackboneContext>;
 pub fn register_all(reg: &mut BackboneRegistry) -> Result<(), RegistryError> {
     darts::register(reg)?;
     mobilenetv2::register(reg)?;
+    mobilenetv2_elastic::register(reg)?;
     resnet::register(reg)?;
     convnet::register(reg)
 }

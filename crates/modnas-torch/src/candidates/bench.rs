@@ -16,6 +16,7 @@ use modnas_core::seed::derive_seed;
 use modnas_core::trial::TrialFailure;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
+use tch::Tensor;
 
 /// The network, its search space and its data, shared by the evaluations of a run.
 pub struct Bench {
@@ -24,8 +25,32 @@ pub struct Bench {
     /// The estimator's seed.
     pub seed: u64,
     space: ParamSpace,
+    elastic: Vec<ElasticInfo>,
     splits: Mutex<Option<Splits>>,
 }
+
+/// An elastic parameter of the space: its name, whether it is a width (else a depth), and the
+/// size (channels or blocks) of each choice.
+#[derive(Clone, Debug)]
+pub struct ElasticInfo {
+    /// The parameter.
+    pub name: String,
+    /// A width (spatial group), else a depth (sequential group).
+    pub spatial: bool,
+    /// Channels or blocks of each choice.
+    pub sizes: Vec<i64>,
+}
+
+/// One weight step on a batch: `(model, weights, x, y, epoch, step)` to the loss and the logits.
+pub type BatchStep<'a> = dyn FnMut(
+        &mut Model,
+        &mut Optimizer,
+        &Tensor,
+        &Tensor,
+        usize,
+        usize,
+    ) -> Result<(f64, Tensor), String>
+    + 'a;
 
 /// Training passes of one evaluation.
 pub struct Epochs<'a> {
@@ -49,7 +74,18 @@ impl Bench {
                 "the network has no slot with more than one candidate: nothing to search",
             ));
         }
+        let elastic = template
+            .elastic
+            .params()
+            .iter()
+            .map(|p| ElasticInfo {
+                name: p.name.clone(),
+                spatial: p.kind.is_spatial(),
+                sizes: (0..p.labels.len()).map(|i| p.kind.size(i)).collect(),
+            })
+            .collect();
         Ok(Bench {
+            elastic,
             space: template.space.clone(),
             setup,
             seed,
@@ -79,6 +115,11 @@ impl Bench {
             },
         )
         .map_err(|e| e.to_string())
+    }
+
+    /// The elastic parameters of the space.
+    pub fn elastic(&self) -> &[ElasticInfo] {
+        &self.elastic
     }
 
     /// The categorical parameters of the slots.
@@ -159,16 +200,31 @@ impl Bench {
         .map_err(TrialFailure::fatal)
     }
 
-    /// Trains `model` from epoch `first_epoch` to `e.epochs`; `before_batch(model, epoch, step)`
-    /// runs before every weight step (path sampling), `after_epoch(model, weights, done)` after
-    /// every epoch (checkpoints, reports; `true` stops the training). Returns the last epoch's training statistics.
+    /// One plain weight step of `model` on a batch (architecture parameters frozen): the loss and
+    /// the logits.
+    pub fn plain_step(
+        &self,
+        model: &Model,
+        weights: &mut Optimizer,
+        x: &Tensor,
+        y: &Tensor,
+    ) -> (f64, Tensor) {
+        without_alpha_grads(model, || {
+            train_step(model, weights, &self.setup.train, x, y)
+        })
+    }
+
+    /// Trains `model` from epoch `first_epoch` to `e.epochs`; `step` makes every weight step
+    /// (e.g. path sampling, then [`Bench::plain_step`]), `after_epoch(model, weights, done)` runs
+    /// after every epoch (checkpoints, reports; `true` stops the training). Returns the last
+    /// epoch's training statistics.
     pub fn train(
         &self,
         model: &mut Model,
         weights: &mut Optimizer,
         e: &Epochs<'_>,
         first_epoch: usize,
-        before_batch: &mut dyn FnMut(&mut Model, usize, usize) -> Result<(), String>,
+        step: &mut BatchStep<'_>,
         after_epoch: &mut dyn FnMut(&Model, &Optimizer, usize) -> Result<bool, String>,
     ) -> Result<Stats, TrialFailure> {
         let mut stats = Stats::default();
@@ -183,10 +239,8 @@ impl Bench {
                 if e.cancel.load(Ordering::SeqCst) {
                     return Err(TrialFailure::cancelled());
                 }
-                before_batch(model, epoch, steps).map_err(TrialFailure::new)?;
-                let (l, logits) = without_alpha_grads(model, || {
-                    train_step(model, weights, &self.setup.train, &x, &y)
-                });
+                let (l, logits) =
+                    step(model, weights, &x, &y, epoch, steps).map_err(TrialFailure::new)?;
                 if !l.is_finite() {
                     return Err(TrialFailure::new(format!(
                         "the training loss became {l}; lower the learning rate or clip gradients (`trainer.grad_clip`)"

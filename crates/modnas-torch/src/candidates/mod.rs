@@ -8,6 +8,8 @@
 //! - [`spos::Spos`]: one supernet trained with a uniformly sampled path per batch (single-path
 //!   one-shot), then each candidate validated with the inherited weights after batch-norm
 //!   recalibration.
+//! - [`progressive::Progressive`]: Once-for-All's progressive shrinking of an elastic supernet
+//!   (widths, then depths), then candidates evaluated as in SPOS.
 //!
 //! ```yaml
 //! model: {type: ConvNet, args: {image_size: 28, widths: [8, 16]}}
@@ -19,11 +21,12 @@
 //! ```
 
 mod bench;
+pub mod progressive;
 pub mod recalibrate;
 pub mod spos;
 pub mod subnet;
 
-pub use bench::Bench;
+pub use bench::{Bench, ElasticInfo};
 
 use crate::setup::NetworkSetup;
 use modnas_core::config::ConfigError;
@@ -33,7 +36,7 @@ use std::sync::Arc;
 
 /// The estimator names of this module (configurations naming one of them are discrete searches
 /// over a network).
-pub const NAMES: &[&str] = &["SubNet", "SPOS"];
+pub const NAMES: &[&str] = &["SubNet", "SPOS", "ProgressiveShrinking"];
 
 /// Registers the candidate estimators. `net` is the network of the configuration being built
 /// (`None` for listings: building one then fails with a clear error).
@@ -47,6 +50,19 @@ pub fn register_all(
         &["SubNetEstim", "SubNetEstimator"],
         "Trains each candidate network from scratch for `epochs` and validates it (stand-alone accuracy).",
         move |a, ctx| Ok(Box::new(subnet::SubNet::new(a, Bench::new(need(&n)?, ctx.seed)?))),
+    )?;
+    let n = net.clone();
+    reg.add::<progressive::ProgressiveArgs>(
+        "ProgressiveShrinking",
+        &["ProgressiveShrinkingEstim", "PS", "OnceForAll", "OFA"],
+        "Once-for-All: trains an elastic supernet from the largest network to smaller ones (widths, then depths; L1 channel re-ranking per stage; several subnets per batch), then validates each candidate with inherited weights after batch-norm recalibration.",
+        move |mut a: progressive::ProgressiveArgs, ctx| {
+            a.supernet = a.supernet.map(|p| ctx.resolve(&p));
+            Ok(Box::new(progressive::Progressive::new(
+                a,
+                Bench::new(need(&n)?, ctx.seed)?,
+            )?))
+        },
     )?;
     reg.add::<spos::SposArgs>(
         "SPOS",

@@ -119,13 +119,14 @@ impl Spos {
             &mut weights,
             &epochs,
             done,
-            &mut |m, epoch, step| {
+            &mut |m, w, x, y, epoch, step| {
                 let mut rng = rng_from_seed(derive_seed(
                     seed,
                     "path",
                     (epoch as u64) << 32 | step as u64,
                 ));
-                m.apply(&space.sample(&mut rng))
+                m.apply(&space.sample(&mut rng))?;
+                Ok(self.bench.plain_step(m, w, x, y))
             },
             &mut |m, w, done| match &dir {
                 Some(d) => {
@@ -139,21 +140,33 @@ impl Spos {
     }
 }
 
-/// Loads supernet weights from a checkpoint directory (its newest epoch), an epoch directory or
-/// a `weights.ot` file.
-fn load_weights(model: &mut Model, p: &Path) -> Result<(), String> {
-    let file = if p.is_dir() {
-        match checkpoint::available(p).last() {
-            Some(n) => p.join(format!("epoch-{n}")).join("weights.ot"),
-            None => p.join("weights.ot"),
-        }
-    } else {
-        p.to_path_buf()
-    };
+/// Loads supernet weights (see [`checkpoint::weights_file`]).
+pub(super) fn load_weights(model: &mut Model, p: &Path) -> Result<(), String> {
+    let file = checkpoint::weights_file(p);
     model
         .vs
         .load(&file)
         .map_err(|e| format!("cannot load the supernet from {}: {e}", file.display()))
+}
+
+/// Evaluates one candidate of a trained supernet: applies its choices, recalibrates batch norm on
+/// `num_bn_batch` training batches (the same for every candidate) and validates it.
+pub(super) fn evaluate_inherited(
+    bench: &Bench,
+    model: &mut Model,
+    params: &Assignment,
+    num_bn_batch: usize,
+) -> Result<Evaluation, TrialFailure> {
+    model.apply(params).map_err(TrialFailure::new)?;
+    let mut loader = bench.train_loader(derive_seed(bench.seed, "recalibrate", 0))?;
+    recalibrate(model, &mut loader, num_bn_batch);
+    let valid = bench.validate(model)?;
+    let desc = bench.arch(params).map_err(TrialFailure::new)?;
+    Ok(Evaluation {
+        metrics: bench.metrics(model, None, &valid),
+        cost: None,
+        attrs: serde_json::json!({ "arch": desc }),
+    })
 }
 
 impl Estimator for Spos {
@@ -181,19 +194,7 @@ impl Estimator for Spos {
         let Some(model) = guard.as_mut() else {
             return Err(TrialFailure::fatal("the supernet is missing"));
         };
-        model.apply(params).map_err(TrialFailure::new)?;
-        // The same recalibration batches for every candidate.
-        let mut loader = self
-            .bench
-            .train_loader(derive_seed(self.bench.seed, "recalibrate", 0))?;
-        recalibrate(model, &mut loader, self.args.num_bn_batch);
-        let valid = self.bench.validate(model)?;
-        let desc = self.bench.arch(params).map_err(TrialFailure::new)?;
-        Ok(Evaluation {
-            metrics: self.bench.metrics(model, None, &valid),
-            cost: None,
-            attrs: serde_json::json!({ "arch": desc }),
-        })
+        evaluate_inherited(&self.bench, model, params, self.args.num_bn_batch)
     }
 
     fn describe(&self, _space: &ParamSpace, params: &Assignment) -> Option<String> {

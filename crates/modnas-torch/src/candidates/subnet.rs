@@ -85,7 +85,7 @@ impl Estimator for SubNet {
             &mut weights,
             &epochs,
             0,
-            &mut |_, _, _| Ok(()),
+            &mut |m, w, x, y, _, _| Ok(self.bench.plain_step(m, w, x, y)),
             &mut |m, _, done| {
                 let valid = self.bench.validate(m).map_err(|f| f.reason)?;
                 let metrics = self.bench.metrics(m, None, &valid);

@@ -238,3 +238,16 @@ pub fn load(
     }
     Ok(())
 }
+
+/// The weights file of a checkpoint directory (its newest epoch), of an epoch directory, or the
+/// file itself.
+pub fn weights_file(p: &Path) -> PathBuf {
+    if p.is_dir() {
+        match available(p).last() {
+            Some(n) => p.join(format!("epoch-{n}")).join("weights.ot"),
+            None => p.join("weights.ot"),
+        }
+    } else {
+        p.to_path_buf()
+    }
+}

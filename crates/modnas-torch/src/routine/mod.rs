@@ -90,8 +90,9 @@ pub struct TorchPlan {
     pub report: bool,
     /// Weight of the expected MACs (per million) in the architecture loss.
     pub macs_penalty: f64,
-    /// Weights to start from (`init_from:`, a `weights.ot` of a checkpoint): every variable of
-    /// the same name and shape is loaded, so a derived network can start from its supernet.
+    /// Weights to start from (`init_from:`, a `weights.ot` or a checkpoint directory): every
+    /// variable of the same name is loaded, whole or as the leading slice of a larger one, so a
+    /// derived network (also a narrow subnet of an elastic supernet) starts from its supernet.
     pub init_from: Option<PathBuf>,
 }
 
@@ -537,15 +538,15 @@ pub fn run(
     };
     model.macs_penalty = plan.macs_penalty;
     if let Some(p) = &plan.init_from {
-        let missing = model
-            .vs
-            .load_partial(p)
-            .map_err(|e| format!("init_from {}: {e}", p.display()))?;
+        let file = checkpoint::weights_file(p);
+        let r = crate::elastic::inherit_from_file(&model.vs, &file)
+            .map_err(|e| format!("init_from {}: {e}", file.display()))?;
         let total = model.vs.variables().len();
         tracing::info!(
-            "initialised {} of {total} variables from {}",
-            total - missing.len(),
-            p.display()
+            "initialised {} of {total} variables from {} ({} as leading slices of larger ones)",
+            r.whole + r.sliced,
+            file.display(),
+            r.sliced
         );
     }
     let mut weights = weight_optimizer(&model, &plan.train);
