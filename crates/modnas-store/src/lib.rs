@@ -4,9 +4,11 @@
 //! default, one per run directory) and the in-memory journal re-exported from the core.
 //! The interface is the one a database shared by many machines implements: a trial table that is
 //! also the work queue (claim, heartbeat, guarded finish, reap), plus the optimizer state.
+//! [`optuna`] writes a run as an Optuna storage file (for Optuna's analysis and dashboard).
 #![warn(missing_docs)]
 
 mod locked;
+pub mod optuna;
 mod sqlite;
 
 pub use locked::Locked;
