@@ -10,7 +10,9 @@
 mod locked;
 pub mod optuna;
 mod sqlite;
+mod stored_run;
 
 pub use locked::Locked;
 pub use modnas_core::journal::MemoryJournal;
 pub use sqlite::{RunLock, SqliteJournal, Sync, journal_mode_warning, lock_failure};
+pub use stored_run::StoredRun;

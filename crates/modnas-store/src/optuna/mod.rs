@@ -25,8 +25,6 @@ pub use write::write_sqlite;
 
 use crate::SqliteJournal;
 use modnas_core::journal::Journal;
-use modnas_core::objective::{Objective, Objectives};
-use modnas_core::param::{Param, ParamSpace};
 use std::path::Path;
 
 /// What an export wrote.
@@ -49,24 +47,10 @@ pub fn export_journal(
     overwrite: bool,
 ) -> Result<ExportSummary, OptunaExportError> {
     let path = journal.path().to_path_buf();
-    let meta = journal.run_meta()?.ok_or_else(|| {
+    let run = journal.stored_run()?.ok_or_else(|| {
         OptunaExportError::Unsupported(format!("{} holds no run", path.display()))
     })?;
-    let params: Vec<Param> = serde_json::from_value(meta.space.clone()).map_err(|e| {
-        OptunaExportError::Unsupported(format!("{}: stored space: {e}", path.display()))
-    })?;
-    let space = ParamSpace::from_params(params).map_err(|e| {
-        OptunaExportError::Unsupported(format!("{}: stored space: {e}", path.display()))
-    })?;
-    let objectives: Vec<Objective> =
-        serde_json::from_value(meta.config.get("objectives").cloned().unwrap_or_default())
-            .map_err(|e| {
-                OptunaExportError::Unsupported(format!(
-                    "{}: stored objectives: {e}",
-                    path.display()
-                ))
-            })?;
-    let objectives = Objectives(objectives);
+    let (meta, space, objectives) = (run.meta, run.space, run.objectives);
     let (trials, _) = journal.trials(&space)?;
     let steps = journal.steps()?;
     let name = study_name.unwrap_or(&meta.name);
