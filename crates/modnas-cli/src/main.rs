@@ -6,6 +6,7 @@
 #[cfg(feature = "torch")]
 mod epoch_bar;
 mod error;
+mod export_cmd;
 mod list;
 mod logging;
 mod plan;
@@ -59,6 +60,24 @@ enum Command {
         #[arg(short, long)]
         output: Option<PathBuf>,
     },
+    /// Writes a run in another tool's format: `modnas export runs/NAME --optuna study.db`.
+    Export(ExportArgs),
+}
+
+#[derive(Args)]
+struct ExportArgs {
+    /// The run directory (runs/NAME).
+    run_dir: PathBuf,
+    /// Write an SQLite file in Optuna 5.0's storage format, for `optuna.load_study` and
+    /// optuna-dashboard (`sqlite:///FILE`).
+    #[arg(long, value_name = "FILE", required = true)]
+    optuna: PathBuf,
+    /// The study name (default: the run's name).
+    #[arg(long, value_name = "NAME")]
+    study: Option<String>,
+    /// Replace FILE if it exists.
+    #[arg(long)]
+    force: bool,
 }
 
 #[derive(Args)]
@@ -358,6 +377,9 @@ fn main() -> ExitCode {
         Command::Tune(a) => tune(a),
         Command::List { kind } => list::list(kind.as_deref()),
         Command::Report { run_dir, output } => report_cmd::report(run_dir, output.as_deref()),
+        Command::Export(a) => {
+            export_cmd::export_optuna(&a.run_dir, &a.optuna, a.study.as_deref(), a.force)
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

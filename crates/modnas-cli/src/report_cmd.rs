@@ -3,8 +3,8 @@
 use crate::error::CliError;
 use modnas_core::estimator::Estimator;
 use modnas_core::journal::Journal;
-use modnas_core::objective::{Objective, Objectives};
-use modnas_core::param::{Param, ParamSpace};
+use modnas_core::objective::Objectives;
+use modnas_core::param::ParamSpace;
 use modnas_core::trial::{Step, Trial};
 use modnas_store::SqliteJournal;
 use std::collections::BTreeMap;
@@ -57,20 +57,13 @@ pub fn report(run_dir: &Path, output: Option<&Path>) -> Result<(), CliError> {
         )));
     }
     let mut j = SqliteJournal::open_read_only(&path)?;
-    let meta = j
-        .run_meta()?
+    let run = j
+        .stored_run()?
         .ok_or_else(|| CliError::Runtime(format!("{} holds no run", path.display())))?;
-    let params: Vec<Param> = serde_json::from_value(meta.space.clone())
-        .map_err(|e| CliError::Runtime(format!("stored space: {e}")))?;
-    let space = ParamSpace::from_params(params)
-        .map_err(|e| CliError::Runtime(format!("stored space: {e}")))?;
-    let objectives: Vec<Objective> =
-        serde_json::from_value(meta.config.get("objectives").cloned().unwrap_or_default())
-            .map_err(|e| CliError::Runtime(format!("stored objectives: {e}")))?;
+    let (meta, space, objectives) = (run.meta, run.space, run.objectives);
     if objectives.is_empty() {
         return Err(CliError::Runtime("the run has no objectives".into()));
     }
-    let objectives = Objectives(objectives);
     let (trials, _) = j.trials(&space)?;
     let steps = j.steps()?;
     let html = render_with_steps(
