@@ -89,6 +89,7 @@ fn choose(m: &Model, f: impl Fn(&str, usize) -> usize) -> Assignment {
 
 #[test]
 fn the_space_has_a_depth_per_stage_and_an_expansion_per_block() {
+    let _rng = common::rng_lock();
     let _g = serial();
     let bb = backbone(NET);
     let m = supernet(bb.as_ref(), 1);
@@ -105,6 +106,7 @@ fn the_space_has_a_depth_per_stage_and_an_expansion_per_block() {
 
 #[test]
 fn reranking_channels_keeps_the_function() {
+    let _rng = common::rng_lock();
     let _g = serial();
     let bb = backbone(NET);
     let mut m = supernet(bb.as_ref(), 2);
@@ -137,6 +139,7 @@ fn narrow_choice(name: &str, n: usize) -> usize {
 
 #[test]
 fn a_subnet_equals_the_standalone_network_of_its_description() {
+    let _rng = common::rng_lock();
     let _g = serial();
     let bb = backbone(NET);
     let mut sup = supernet(bb.as_ref(), 4);
@@ -175,6 +178,7 @@ fn a_subnet_equals_the_standalone_network_of_its_description() {
 
 #[test]
 fn gradients_reach_only_the_active_channels() {
+    let _rng = common::rng_lock();
     let _g = serial();
     let bb = backbone(NET);
     let mut m = supernet(bb.as_ref(), 7);
@@ -202,6 +206,7 @@ fn gradients_reach_only_the_active_channels() {
 
 #[test]
 fn descriptions_that_do_not_fit_get_clear_errors() {
+    let _rng = common::rng_lock();
     let _g = serial();
     let bb = backbone(NET);
     let sup = supernet(bb.as_ref(), 9);

@@ -36,6 +36,7 @@ fn optimizer(yaml: &str, m: &Model) -> Box<dyn ArchOptimizer> {
 
 #[test]
 fn darts_is_second_order_by_default_and_says_so() {
+    let _rng = common::rng_lock();
     let _serial = serial();
     assert_eq!(DartsArgs::default().order, 2);
     let reg = grad::registry();
@@ -60,6 +61,7 @@ fn darts_is_second_order_by_default_and_says_so() {
 /// `DirectGradBiLevel` is bi-level first order: the same update as `{type: DARTS, args: {order: 1}}`.
 #[test]
 fn direct_grad_bi_level_is_first_order_darts() {
+    let _rng = common::rng_lock();
     let _serial = serial();
     let make = || common::tiny_convnet(MixKind::SoftmaxSum, &["NC1", "NC3", "AVG"], 4);
     let (mut a, mut b) = (make(), make());
@@ -103,6 +105,7 @@ fn direct_grad_bi_level_is_first_order_darts() {
 /// grows like 1/radius.
 #[test]
 fn second_order_hvp_uses_the_same_random_masks_on_both_sides() {
+    let _rng = common::rng_lock();
     let _serial = serial();
     let bb = backbone(
         "{type: DARTS, args: {chn_in: 1, chn: 8, layers: 2, nodes: 2, image_size: 8, n_classes: 3}}",

@@ -85,6 +85,7 @@ fn run(method: &str, bb: &dyn Backbone, candidates: Option<&[&str]>, steps: usiz
 
 #[test]
 fn every_method_on_shared_alphas() {
+    let _rng = common::rng_lock();
     let bb = backbone(
         "{type: DARTS, args: {chn_in: 1, chn: 8, layers: 3, nodes: 2, image_size: 8, n_classes: 3}}",
     );
@@ -96,6 +97,7 @@ fn every_method_on_shared_alphas() {
 
 #[test]
 fn every_method_on_a_hierarchical_space() {
+    let _rng = common::rng_lock();
     let bb = backbone(
         "{type: ConvNet, args: {chn_in: 1, image_size: 8, widths: [8, 8], blocks: 1, n_classes: 3}}",
     );

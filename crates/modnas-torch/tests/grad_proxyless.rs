@@ -43,6 +43,7 @@ fn sampled_unions(m: &Model) -> Vec<(Tensor, BTreeSet<usize>, usize)> {
 
 #[test]
 fn rescaling_keeps_unsampled_probabilities_with_shared_alphas() {
+    let _rng = common::rng_lock();
     let bb = backbone(
         "{type: DARTS, args: {chn_in: 1, chn: 8, layers: 4, nodes: 2, image_size: 8, n_classes: 3}}",
     );
@@ -131,6 +132,7 @@ fn rescaling_keeps_unsampled_probabilities_with_shared_alphas() {
 
 #[test]
 fn gu_activates_either_sampled_path_uniformly() {
+    let _rng = common::rng_lock();
     let vs = nn::VarStore::new(Device::Cpu);
     let spec = SlotSpec {
         name: "s".into(),

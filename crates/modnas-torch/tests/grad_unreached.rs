@@ -155,6 +155,7 @@ fn inner_alphas_move_only_with_their_parent(
 
 #[test]
 fn proxylessnas_with_a_layer_candidate_treats_unreached_inner_alphas_as_zero() {
+    let _rng = common::rng_lock();
     for method in ["ProxylessNAS-G", "ProxylessNAS-GU"] {
         let moved = inner_alphas_move_only_with_their_parent(method, 20, 3, true);
         assert!(moved > 0, "{method}: no inner α ever moved");
@@ -163,6 +164,7 @@ fn proxylessnas_with_a_layer_candidate_treats_unreached_inner_alphas_as_zero() {
 
 #[test]
 fn reinforce_with_a_layer_candidate_credits_only_the_current_pass() {
+    let _rng = common::rng_lock();
     // One sampled path per step, so that the parent's choice after the step is the one rewarded.
     let moved = inner_alphas_move_only_with_their_parent(
         "{type: REINFORCE, args: {batch_size: 1}}",
@@ -201,6 +203,7 @@ fn darts_aux() -> Model {
 
 #[test]
 fn darts_second_order_with_an_auxiliary_head_runs() {
+    let _rng = common::rng_lock();
     let mut m = darts_aux();
     let train = TrainArgs::default();
     let mut w = weight_optimizer(&m, &train);

@@ -6,7 +6,17 @@ use modnas_torch::backbones::{Backbone, BackboneContext, registry};
 use modnas_torch::mixed::MixKind;
 use modnas_torch::model::{Conversion, Model, ModelOptions};
 use modnas_torch::ops::OpStyle;
+use std::sync::{Mutex, MutexGuard};
 use tch::{Device, Kind, Tensor};
+
+static RNG: Mutex<()> = Mutex::new(());
+
+/// Serialises the tests of one binary that seed libtorch's generator: it is global to the
+/// process, so a test running beside another draws numbers the other's seed did not fix. Hold
+/// the guard for the whole test (building the model and drawing the data included).
+pub fn rng_lock() -> MutexGuard<'static, ()> {
+    RNG.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
 
 /// A backbone from a YAML `model:` value.
 pub fn backbone(model_yaml: &str) -> Box<dyn Backbone> {
