@@ -44,6 +44,7 @@ fn config(kind: &str, name: &str) -> String {
             "SubNet" => format!("{TENSOR}{CONVNET}estim: {{type: SubNet, args: {{epochs: 1}}}}\nstop: {{max_trials: 2}}\n"),
             "SPOS" => format!("{TENSOR}{CONVNET}optim: RegularizedEvolution\nestim: {{type: SPOS, args: {{epochs: 1, num_bn_batch: 1}}}}\nstop: {{max_trials: 3}}\n"),
             "ProgressiveShrinking" => format!("{TENSOR}model: {{type: MobileNetV2-Elastic, args: {ELASTIC}}}\noptim: RegularizedEvolution\nestim: {{type: ProgressiveShrinking, args: {{epochs_per_stage: 1, max_steps: 1, num_bn_batch: 1}}}}\nstop: {{max_trials: 3}}\n"),
+            "ZeroCost" => format!("{TENSOR}model: {{type: NB201, args: {NB201}}}\noptim: RandomSearch\nestim: {{type: ZeroCost, args: {{proxies: [synflow, grad_norm, snip]}}}}\nstop: {{max_trials: 3}}\n"),
             other => panic!("no test configuration for estimator {other}"),
         },
         "metrics" => format!("{nb}metrics: {{combined: {{type: {name}, args: {{terms: [{{metric: val_acc}}, {{metric: latency, base: 0.02, weight: -0.1}}]}}}}}}\nobjectives: [combined, latency:min]\n"),
@@ -62,6 +63,7 @@ fn config(kind: &str, name: &str) -> String {
             "MobileNetV2" => "{chn_in: 1, image_size: 16, n_classes: 4, width_mult: 0.25, depth_mult: 0.5}",
             "ResNet" => "{chn_in: 1, image_size: 16, n_classes: 4, blocks: [1, 1], width: 4}",
             "ConvNet" => "{chn_in: 1, image_size: 16, n_classes: 4, widths: [4, 8], blocks: 1}",
+            "NB201" => NB201,
             _ => "{chn_in: 1, image_size: 16, n_classes: 4}",
         }),
         "gradient" => format!("{TENSOR}{CONVNET}optim: {name}\nestim: {{s: {{type: SuperNet, args: {{epochs: 1}}}}}}\n"),
@@ -77,6 +79,7 @@ fn config(kind: &str, name: &str) -> String {
     }
 }
 
+const NB201: &str = "{chn_in: 1, image_size: 16, n_classes: 4, chn: 4, cells: 1}";
 const ELASTIC: &str = "{chn_in: 1, image_size: 16, n_classes: 4, cifar: true, width_mult: 0.25, last_channels: 16, depths: [1, 2]}";
 const TENSOR: &str = "data: {dataset: synthetic, synthetic_size: 32, valid_size: 16, test_size: 16, batch_size: 16}\nthreads: 1\n";
 const CONVNET: &str = "model: {type: ConvNet, args: {chn_in: 1, image_size: 16, n_classes: 4, widths: [4, 8], blocks: 1}}\ncandidates: [NC1, NC3, SC3, AVG, NIL]\n";

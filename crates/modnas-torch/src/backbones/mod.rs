@@ -5,6 +5,7 @@ mod custom;
 mod darts;
 mod mobilenetv2;
 mod mobilenetv2_elastic;
+mod nb201;
 mod resnet;
 
 pub use convnet::{ConvNet, ConvNetArgs};
@@ -12,6 +13,7 @@ pub use custom::from_fn;
 pub use darts::{DARTS_CANDIDATES, DartsArgs, DartsNet};
 pub use mobilenetv2::{MobileNetV2, MobileNetV2Args};
 pub use mobilenetv2_elastic::{MobileNetV2Elastic, MobileNetV2ElasticArgs};
+pub use nb201::{NB201_EDGES, NB201_OPS, NB201_TABLE_OPS, Nb201Args, Nb201Net, nb201_edge_name};
 pub use resnet::{ResNet, ResNetArgs};
 
 use crate::dag::DropPath;
@@ -112,6 +114,7 @@ pub fn register_all(reg: &mut BackboneRegistry) -> Result<(), RegistryError> {
     darts::register(reg)?;
     mobilenetv2::register(reg)?;
     mobilenetv2_elastic::register(reg)?;
+    nb201::register(reg)?;
     resnet::register(reg)?;
     convnet::register(reg)
 }

@@ -10,6 +10,8 @@
 //!   recalibration.
 //! - [`progressive::Progressive`]: Once-for-All's progressive shrinking of an elastic supernet
 //!   (widths, then depths), then candidates evaluated as in SPOS.
+//! - [`zero_cost::ZeroCost`]: each candidate scored untrained by zero-cost proxies (SynFlow,
+//!   gradient norm, SNIP).
 //!
 //! ```yaml
 //! model: {type: ConvNet, args: {image_size: 28, widths: [8, 16]}}
@@ -22,9 +24,11 @@
 
 mod bench;
 pub mod progressive;
+pub mod proxies;
 pub mod recalibrate;
 pub mod spos;
 pub mod subnet;
+pub mod zero_cost;
 
 pub use bench::{Bench, ElasticInfo};
 
@@ -36,7 +40,7 @@ use std::sync::Arc;
 
 /// The estimator names of this module (configurations naming one of them are discrete searches
 /// over a network).
-pub const NAMES: &[&str] = &["SubNet", "SPOS", "ProgressiveShrinking"];
+pub const NAMES: &[&str] = &["SubNet", "SPOS", "ProgressiveShrinking", "ZeroCost"];
 
 /// Registers the candidate estimators. `net` is the network of the configuration being built
 /// (`None` for listings: building one then fails with a clear error).
@@ -50,6 +54,13 @@ pub fn register_all(
         &["SubNetEstim", "SubNetEstimator"],
         "Trains each candidate network from scratch for `epochs` and validates it (stand-alone accuracy).",
         move |a, ctx| Ok(Box::new(subnet::SubNet::new(a, Bench::new(need(&n)?, ctx.seed)?))),
+    )?;
+    let n = net.clone();
+    reg.add::<zero_cost::ZeroCostArgs>(
+        "ZeroCost",
+        &["ZeroCostProxy", "ZeroCostEstim", "Proxy"],
+        "Scores each candidate network untrained, at initialisation, by zero-cost proxies: synflow (data-free), grad_norm, snip.",
+        move |a, ctx| Ok(Box::new(zero_cost::ZeroCost::new(a, Bench::new(need(&n)?, ctx.seed)?))),
     )?;
     let n = net.clone();
     reg.add::<progressive::ProgressiveArgs>(

@@ -113,6 +113,7 @@ pub fn small_args(name: &str) -> &'static str {
             "{image_size: 32, n_classes: 5}"
         }
         "ConvNet" => "{image_size: 8, widths: [4, 8], blocks: 1}",
+        "NB201" => "{chn: 4, cells: 1, image_size: 8}",
         "MobileNetV2-Elastic" => {
             "{image_size: 16, n_classes: 5, cifar: true, width_mult: 0.25, last_channels: 16, depths: [1, 2]}"
         }
