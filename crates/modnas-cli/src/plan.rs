@@ -405,7 +405,10 @@ pub fn build(
                 },
             )
         })
-        .transpose()?;
+        .transpose()?
+        // An optimizer that needs a particular pruner (BOHB: Hyperband) brings it when the
+        // configuration sets none.
+        .or_else(|| optimizer.companion_pruner());
     let mut identity = serde_json::json!({
         "seed": seed,
         "space": space.describe(),

@@ -253,3 +253,19 @@ fn a_table_with_a_fidelity_column_is_pruned() {
         "{costs:?}"
     );
 }
+
+#[test]
+fn bohb_brings_its_hyperband_pruner_when_none_is_configured() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("bohb.yaml"),
+        SYNTHETIC.replace("name: mf", "name: bohb").replace(
+            "optim: RandomSearch",
+            "optim: {type: BOHB, args: {max_resource: 9}}",
+        ),
+    )
+    .unwrap();
+    search(dir.path(), "bohb.yaml", &[]);
+    let pruned = check_curves(&dir.path().join("runs/bohb/journal.sqlite"), &[1, 3]);
+    assert!(pruned > 0, "BOHB's Hyperband pruned nothing");
+}

@@ -3,6 +3,7 @@
 
 use crate::config::ConfigError;
 use crate::param::{Assignment, ParamSpace};
+use crate::prune::Pruner;
 use crate::trial::Observation;
 use std::sync::Arc;
 
@@ -50,6 +51,13 @@ pub trait Optimizer: Send {
 
     /// Restores a snapshot made by [`Optimizer::state`].
     fn restore(&mut self, state: &str, history: &History) -> Result<(), OptimError>;
+
+    /// The pruner this optimizer is designed to work with (BOHB: the Hyperband brackets its
+    /// budgets come from), used when the configuration names no pruner; `None` (the default):
+    /// no pruner unless one is configured.
+    fn companion_pruner(&self) -> Option<Box<dyn Pruner>> {
+        None
+    }
 }
 
 /// What optimizer builders get.

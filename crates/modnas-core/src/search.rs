@@ -205,7 +205,7 @@ impl Tracker {
     }
 }
 
-fn observation(t: &Trial, objectives: &Objectives) -> Observation {
+fn observation(t: &Trial, objectives: &Objectives, steps: Option<&Vec<Step>>) -> Observation {
     // A pruned trial is observed with the scores of its last reported step.
     let complete = matches!(t.state, TrialState::Complete | TrialState::Pruned);
     let scores: Vec<Option<f64>> = objectives
@@ -219,6 +219,16 @@ fn observation(t: &Trial, objectives: &Objectives) -> Observation {
         score: scores.first().copied().flatten(),
         scores,
         metrics: t.metrics.clone(),
+        steps: steps
+            .map(|st| {
+                st.iter()
+                    .filter_map(|s| {
+                        let v = objectives.primary().score(&s.metrics)?;
+                        v.is_finite().then_some((s.step, v))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default(),
     }
 }
 
@@ -451,13 +461,14 @@ impl Search {
                 }
             }
         }
+        let mut all_steps = self.journal.steps()?;
         if let Some(state) = self.journal.optimizer_state()? {
             let history = History {
                 proposed: trials.iter().map(|t| t.params.clone()).collect(),
                 observed: told_order
                     .iter()
                     .filter_map(|&n| trials.get(n as usize))
-                    .map(|t| observation(t, &self.objectives))
+                    .map(|t| observation(t, &self.objectives, all_steps.get(&t.number)))
                     .collect(),
             };
             self.optimizer.restore(&state, &history)?;
@@ -470,7 +481,7 @@ impl Search {
         if !untold.is_empty() {
             let obs: Vec<Observation> = untold
                 .iter()
-                .map(|&n| observation(&trials[n as usize], &self.objectives))
+                .map(|&n| observation(&trials[n as usize], &self.objectives, all_steps.get(&n)))
                 .collect();
             self.optimizer.step(&obs)?;
             self.journal.mark_told(&untold, &self.optimizer.state())?;
@@ -500,7 +511,6 @@ impl Search {
         let space = self.space.clone();
         let run_dir = self.run_dir.clone();
         let cancel = self.interrupt.clone();
-        let mut all_steps = self.journal.steps()?;
         let hub = Arc::new(self.rebuild_hub(&trials, &all_steps));
         let mut evaluated = 0u64;
         let mut last_elapsed_write = Instant::now();
@@ -695,8 +705,11 @@ impl Search {
                             c.on_trial_end(&trials[i], &st);
                         }
                     }
-                    self.optimizer
-                        .step(&[observation(&trials[i], &self.objectives)])?;
+                    self.optimizer.step(&[observation(
+                        &trials[i],
+                        &self.objectives,
+                        all_steps.get(&t.number),
+                    )])?;
                     self.journal
                         .mark_told(&[t.number], &self.optimizer.state())?;
                     trials[i].told = true;

@@ -242,7 +242,7 @@ pub enum Outcome {
 }
 
 /// A finished trial as the optimizer sees it.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct Observation {
     /// Trial number.
     pub number: u64,
@@ -258,6 +258,10 @@ pub struct Observation {
     pub scores: Vec<Option<f64>>,
     /// All metrics.
     pub metrics: Metrics,
+    /// The intermediate results the trial reported, as `(step, primary score)` pairs (larger
+    /// is better) in step order, for multi-fidelity optimizers; steps without the primary
+    /// metric are left out. Empty when it reported none or the caller does not know them.
+    pub steps: Vec<(u64, f64)>,
 }
 
 impl Observation {

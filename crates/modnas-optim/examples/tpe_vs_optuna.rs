@@ -135,6 +135,7 @@ fn search(problem: &Problem, spec: &str, seed: u64) -> Result<([f64; 3], f64), S
             params: a,
             score,
             metrics: Default::default(),
+            steps: Vec::new(),
             scores: Vec::new(),
         };
         let start = Instant::now();

@@ -4,12 +4,14 @@
 //! grid, random, generational evolution, regularized (aging) evolution (also Pareto-ranked),
 //! SMBO with a surrogate model and an acquisition search, Gaussian-process Bayesian
 //! optimisation, the tree-structured Parzen estimator (TPE), NSGA-II for several objectives and
-//! CMA-ES for numeric spaces. All are seeded,
+//! CMA-ES for numeric spaces, and BOHB (Hyperband's budgets with a KDE model) for
+//! estimators that report learning curves. All are seeded,
 //! ask/tell, and save their state so a search resumes exactly after a crash.
 #![warn(missing_docs)]
 
 pub mod acquisition;
 pub mod bayes;
+pub mod bohb;
 pub mod cmaes;
 pub mod evolution;
 pub mod grid;
@@ -35,6 +37,7 @@ pub fn register_all(reg: &mut OptimRegistry) -> Result<(), RegistryError> {
     nsga2::register(reg)?;
     cmaes::register(reg)?;
     bayes::register(reg)?;
+    bohb::register(reg)?;
     tpe::register(reg)
 }
 

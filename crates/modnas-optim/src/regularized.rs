@@ -341,6 +341,7 @@ mod tests {
             score: Some(score),
             scores: vec![Some(score), Some(-lat)],
             metrics: [("latency".to_string(), lat)].into(),
+            steps: Vec::new(),
         }
     }
 

@@ -40,6 +40,7 @@ fn observe(est: &Synthetic, space: &ParamSpace, number: u64, a: &Assignment) -> 
         score: Some(-value(est, space, a)),
         scores: vec![Some(-value(est, space, a))],
         metrics: Default::default(),
+        steps: Vec::new(),
     }
 }
 

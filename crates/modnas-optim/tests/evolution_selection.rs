@@ -39,6 +39,7 @@ fn told(a: &Assignment, score: f64, number: u64) -> Observation {
         score: Some(score),
         scores: vec![Some(score)],
         metrics: Default::default(),
+        steps: Vec::new(),
     }
 }
 

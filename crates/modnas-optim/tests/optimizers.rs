@@ -94,6 +94,7 @@ const ALL: &[&str] = &[
     "{type: TPE, args: {n_startup: 5}}",
     "{type: TPE, args: {n_startup: 5, multivariate: false}}",
     "{type: TPE, args: {n_startup: 5, bandwidth: neighbours}}",
+    "{type: BOHB, args: {max_resource: 9}}",
 ];
 
 /// The component type an entry of [`ALL`] names: the whole spec, or its `type:` field.

@@ -4,7 +4,7 @@ use super::{ParamSpace, ParamValue};
 use serde::{Deserialize, Serialize};
 
 /// Values for every (non-tensor) parameter of a [`ParamSpace`], in the space's order.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Assignment(pub Vec<ParamValue>);
 
 /// An exact identity of an assignment, for "visited" sets.

@@ -483,6 +483,7 @@ mod tests {
                     score: Some(s),
                     scores: vec![Some(s)],
                     metrics: Default::default(),
+                    steps: Vec::new(),
                 }])
                 .unwrap();
                 number += 1;

@@ -73,6 +73,7 @@ fn drive(opt: &mut Tpe, h: &mut History, trials: usize) {
             score: (number % 7 != 3).then(|| score(&a)),
             params: a,
             metrics: Default::default(),
+            steps: Vec::new(),
             scores: Vec::new(),
         };
         opt.step(std::slice::from_ref(&obs)).unwrap();
@@ -153,6 +154,7 @@ fn resume_from_state_and_history_continues_exactly() {
                     params: a.clone(),
                     score: Some(score(a)),
                     metrics: Default::default(),
+                    steps: Vec::new(),
                     scores: Vec::new(),
                 }])
                 .unwrap();
@@ -233,6 +235,7 @@ fn categorical_good_choice_dominates_later_proposals() {
             score: Some(good as u8 as f64 + 0.1 * x),
             params: a,
             metrics: Default::default(),
+            steps: Vec::new(),
             scores: Vec::new(),
         }])
         .unwrap();
@@ -267,6 +270,7 @@ fn constant_liar_spreads_a_batch() {
                 score: Some(-(x - 0.3).abs() + noise),
                 params: a,
                 metrics: Default::default(),
+                steps: Vec::new(),
                 scores: Vec::new(),
             }])
             .unwrap();
@@ -321,6 +325,7 @@ fn failed_trials_count_as_worst() {
             score: (c != 0).then_some(1.0),
             params: a,
             metrics: Default::default(),
+            steps: Vec::new(),
             scores: Vec::new(),
         }])
         .unwrap();
