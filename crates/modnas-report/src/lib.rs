@@ -5,6 +5,7 @@
 //! Pareto front when there are several objectives, the best trials and the failures. Charts are inline SVG; the page needs no network and no script.
 #![warn(missing_docs)]
 
+pub mod importance;
 pub mod svg;
 
 use modnas_core::objective::{Direction, Objectives};
