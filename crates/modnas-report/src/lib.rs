@@ -5,7 +5,12 @@
 //! Pareto front when there are several objectives, the best trials and the failures. Charts are inline SVG; the page needs no network and no script.
 #![warn(missing_docs)]
 
+pub mod color;
+pub mod cost;
+pub mod graph;
 pub mod importance;
+pub mod parallel;
+pub mod sample;
 pub mod svg;
 
 use modnas_core::objective::{Direction, Objectives};

@@ -8,7 +8,7 @@ use modnas_report::importance::{PedAnova, ped_anova};
 use serde_json::Value as J;
 
 /// Largest allowed difference of a normalised importance from Optuna's.
-const TOL: f64 = 1e-6;
+const TOL: f64 = 1e-9;
 
 fn space_of(spec: &serde_json::Map<String, J>) -> ParamSpace {
     let mut space = ParamSpace::new();
