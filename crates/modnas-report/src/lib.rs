@@ -7,6 +7,7 @@
 
 pub mod color;
 pub mod cost;
+pub mod front;
 pub mod graph;
 pub mod importance;
 pub mod parallel;
@@ -89,7 +90,7 @@ pub fn best_and_front(objectives: &Objectives, trials: &[Trial]) -> (Option<usiz
             scored.push((i, s));
         }
     }
-    let front = modnas_core::objective::pareto_front(
+    let front = front::pareto_front(
         &scored.iter().map(|(_, s)| s.clone()).collect::<Vec<_>>(),
     );
     (
@@ -283,7 +284,7 @@ fn pareto_chart(input: &ReportInput<'_>, shown: &[bool]) -> Chart {
         .iter()
         .map(|p| vec![sign(a) * p.0, sign(b) * p.1])
         .collect();
-    let mut fp: Vec<(f64, f64)> = modnas_core::objective::pareto_front(&scores)
+    let mut fp: Vec<(f64, f64)> = front::pareto_front(&scores)
         .into_iter()
         .map(|i| pts[i])
         .collect();
@@ -600,19 +601,19 @@ pub fn render_html(input: &ReportInput<'_>) -> String {
     }
     analysis_sections(input, &mut h, best, &front, &ranked_idx);
     // Top trials.
-    let primary = input.objectives.primary();
-    let mut ranked: Vec<&Trial> = input
-        .trials
-        .iter()
-        .filter(|t| t.state == TrialState::Complete)
-        .collect();
-    ranked.sort_by(|a, b| {
-        let (x, y) = (
-            primary.score(&a.metrics).unwrap_or(f64::NEG_INFINITY),
-            primary.score(&b.metrics).unwrap_or(f64::NEG_INFINITY),
+    // Complete trials without a primary score come last, by number.
+    let mut ranked: Vec<&Trial> = ranked_idx.iter().map(|&i| &input.trials[i]).collect();
+    if ranked.len() < complete {
+        let scored: std::collections::HashSet<usize> = ranked_idx.iter().copied().collect();
+        ranked.extend(
+            input
+                .trials
+                .iter()
+                .enumerate()
+                .filter(|(i, t)| t.state == TrialState::Complete && !scored.contains(i))
+                .map(|(_, t)| t),
         );
-        y.total_cmp(&x).then(a.number.cmp(&b.number))
-    });
+    }
     let metric_names: Vec<String> = {
         let mut v: Vec<String> = input
             .objectives
@@ -620,7 +621,7 @@ pub fn render_html(input: &ReportInput<'_>) -> String {
             .iter()
             .map(|o| o.metric.clone())
             .collect();
-        for t in &ranked {
+        for t in ranked.iter().take(MAX_ROWS) {
             for k in t.metrics.keys() {
                 if !v.contains(k) {
                     v.push(k.clone());
