@@ -63,8 +63,16 @@ fn multi_objective_runs_write_pareto_front_and_report() {
     ] {
         assert!(html.contains(&format!("id=\"{id}\"")), "{id}");
     }
-    assert_eq!(html.matches("<rect class=\"bar\"").count(), 6, "one bar per edge");
-    assert_eq!(html.matches("<g class=\"node\">").count(), 4, "NB201 cell nodes");
+    assert_eq!(
+        html.matches("<rect class=\"bar\"").count(),
+        6,
+        "one bar per edge"
+    );
+    assert_eq!(
+        html.matches("<g class=\"node\">").count(),
+        4,
+        "NB201 cell nodes"
+    );
     assert!(html.contains("Pareto front") && html.contains("120"));
     let fronts = pareto.matches("trial:").count();
     assert!(fronts >= 1);

@@ -49,12 +49,12 @@ pub fn cost_svg(
             (x.is_finite() && y.is_finite()).then_some((t.number, x, y))
         })
         .collect();
-    let (x0, x1) = pts
-        .iter()
-        .fold((f64::INFINITY, f64::NEG_INFINITY), |a, p| (a.0.min(p.1), a.1.max(p.1)));
-    let (y0, y1) = pts
-        .iter()
-        .fold((f64::INFINITY, f64::NEG_INFINITY), |a, p| (a.0.min(p.2), a.1.max(p.2)));
+    let (x0, x1) = pts.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |a, p| {
+        (a.0.min(p.1), a.1.max(p.1))
+    });
+    let (y0, y1) = pts.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |a, p| {
+        (a.0.min(p.2), a.1.max(p.2))
+    });
     let log = x0 > 0.0 && x1 / x0 > 50.0;
     let tx = |x: f64| if log { x.log10() } else { x };
     let pad = |a: f64, b: f64| {
@@ -120,7 +120,12 @@ pub fn cost_svg(
     );
     s.push_str(r##"<g fill="#7f8c9d" fill-opacity="0.5">"##);
     for &(_, x, y) in &pts {
-        let _ = write!(s, r#"<circle class="pt" cx="{:.1}" cy="{:.1}" r="2.5"/>"#, sx(x), sy(y));
+        let _ = write!(
+            s,
+            r#"<circle class="pt" cx="{:.1}" cy="{:.1}" r="2.5"/>"#,
+            sx(x),
+            sy(y)
+        );
     }
     s.push_str("</g>");
     let mut fp: Vec<(f64, f64)> = pts
@@ -132,7 +137,12 @@ pub fn cost_svg(
     if !fp.is_empty() {
         s.push_str(r##"<g fill="#d35400" stroke="#fff">"##);
         for &(x, y) in &fp {
-            let _ = write!(s, r#"<circle class="front" cx="{:.1}" cy="{:.1}" r="4"/>"#, sx(x), sy(y));
+            let _ = write!(
+                s,
+                r#"<circle class="front" cx="{:.1}" cy="{:.1}" r="4"/>"#,
+                sx(x),
+                sy(y)
+            );
         }
         let _ = write!(
             s,

@@ -82,10 +82,7 @@ pub fn cell_svg(title: &str, cell: &Cell) -> String {
     for (l, ids) in &rows {
         let off = (tallest - ids.len()) as f64 * gap_y / 2.0;
         for (k, &i) in ids.iter().enumerate() {
-            pos[i] = (
-                mx + gap_x * *l as f64,
-                mt + 20.0 + off + gap_y * k as f64,
-            );
+            pos[i] = (mx + gap_x * *l as f64, mt + 20.0 + off + gap_y * k as f64);
         }
     }
     let mut s = String::new();
@@ -145,6 +142,9 @@ pub fn cell_svg(title: &str, cell: &Cell) -> String {
     s
 }
 
+/// `(to, from, operator)` of one edge parameter.
+type EdgeParam = (usize, usize, String);
+
 /// `(group, to, from, concat)` of an edge parameter's name, if it names one; `concat` when the
 /// cell's output concatenates all its intermediate nodes (DARTS).
 fn edge_of(name: &str) -> Option<(String, usize, usize, bool)> {
@@ -177,7 +177,7 @@ fn edge_of(name: &str) -> Option<(String, usize, usize, bool)> {
 /// the intermediate nodes of a DARTS-style cell (which concatenates them) or the nodes without
 /// outputs when there are several; a single node without outputs is itself `out`.
 pub fn cells_of(space: &ParamSpace, a: &Assignment) -> Vec<(String, Cell)> {
-    let mut groups: BTreeMap<String, (bool, Vec<(usize, usize, String)>)> = BTreeMap::new();
+    let mut groups: BTreeMap<String, (bool, Vec<EdgeParam>)> = BTreeMap::new();
     for (j, p) in space.params().iter().enumerate() {
         if !matches!(p.domain, Domain::Categorical { .. }) {
             continue;
@@ -214,8 +214,8 @@ pub fn cells_of(space: &ParamSpace, a: &Assignment) -> Vec<(String, Cell)> {
             .filter(|&i| has_in[i] && (concat || !has_out[i]))
             .collect();
         let mut k_in = 0;
-        for i in 0..n {
-            cell.nodes.push(if !has_in[i] {
+        for (i, &fed) in has_in.iter().enumerate() {
+            cell.nodes.push(if !fed {
                 k_in += 1;
                 format!("in{}", k_in - 1)
             } else if sinks == [i] && !concat {
@@ -256,7 +256,9 @@ mod tests {
     #[test]
     fn nb201_cell_from_edge_params() {
         let mut space = ParamSpace::new();
-        let names = ["edge_1_0", "edge_2_0", "edge_2_1", "edge_3_0", "edge_3_1", "edge_3_2"];
+        let names = [
+            "edge_1_0", "edge_2_0", "edge_2_1", "edge_3_0", "edge_3_1", "edge_3_2",
+        ];
         for n in names {
             space.add(n, ops()).unwrap();
         }
@@ -285,7 +287,9 @@ mod tests {
         for g in ["normal", "reduce"] {
             for to in 2..4 {
                 for from in 0..to {
-                    space.add(&format!("{g}-node{to}-from{from}"), ops()).unwrap();
+                    space
+                        .add(&format!("{g}-node{to}-from{from}"), ops())
+                        .unwrap();
                 }
             }
         }
@@ -309,8 +313,14 @@ mod tests {
         let normal = &cells[0].1;
         assert_eq!(normal.nodes, vec!["in0", "in1", "2", "3", "out"]);
         // 5 operator edges, and the output concatenates both intermediate nodes.
-        assert_eq!(normal.edges.iter().filter(|e| !e.label.is_empty()).count(), 5);
-        assert_eq!(normal.edges.iter().filter(|e| e.label.is_empty()).count(), 2);
+        assert_eq!(
+            normal.edges.iter().filter(|e| !e.label.is_empty()).count(),
+            5
+        );
+        assert_eq!(
+            normal.edges.iter().filter(|e| e.label.is_empty()).count(),
+            2
+        );
         assert_eq!(normal.layers(), vec![0, 0, 1, 2, 3]);
         assert_eq!(
             edge_of("cell0.reduce-node5-from3"),
@@ -324,8 +334,16 @@ mod tests {
         let cell = Cell {
             nodes: vec!["a".into(), "b".into()],
             edges: vec![
-                Edge { from: 0, to: 1, label: "x".into() },
-                Edge { from: 1, to: 0, label: "y".into() },
+                Edge {
+                    from: 0,
+                    to: 1,
+                    label: "x".into(),
+                },
+                Edge {
+                    from: 1,
+                    to: 0,
+                    label: "y".into(),
+                },
             ],
         };
         assert_eq!(cell.layers(), vec![1, 1]);

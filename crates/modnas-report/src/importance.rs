@@ -136,7 +136,14 @@ impl Grid {
                 } else {
                     (*low as f64, *high as f64)
                 };
-                Some((Grid::Points { low: lo, high: hi, n }, *log))
+                Some((
+                    Grid::Points {
+                        low: lo,
+                        high: hi,
+                        n,
+                    },
+                    *log,
+                ))
             }
             Domain::Float { low, high, log } => {
                 if high <= low {

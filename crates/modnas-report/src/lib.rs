@@ -90,9 +90,7 @@ pub fn best_and_front(objectives: &Objectives, trials: &[Trial]) -> (Option<usiz
             scored.push((i, s));
         }
     }
-    let front = front::pareto_front(
-        &scored.iter().map(|(_, s)| s.clone()).collect::<Vec<_>>(),
-    );
+    let front = front::pareto_front(&scored.iter().map(|(_, s)| s.clone()).collect::<Vec<_>>());
     (
         best.map(|b| b.0),
         front.into_iter().map(|k| scored[k].0).collect(),
@@ -596,7 +594,11 @@ pub fn render_html(input: &ReportInput<'_>) -> String {
         }
         h.push_str("</table>");
         if n_front > MAX_ROWS {
-            let _ = write!(h, "<p>… and {} more Pareto-optimal trials.</p>", n_front - MAX_ROWS);
+            let _ = write!(
+                h,
+                "<p>… and {} more Pareto-optimal trials.</p>",
+                n_front - MAX_ROWS
+            );
         }
     }
     analysis_sections(input, &mut h, best, &front, &ranked_idx);

@@ -99,7 +99,12 @@ fn axis(name: &str, domain: &Domain) -> Axis {
 
 /// Renders the chart of `trials` (each drawn as one `<polyline class="trial">`; trials without
 /// a finite value of the objective are left out) against `objective`.
-pub fn parallel_svg(space: &ParamSpace, objective: &Objective, trials: &[&Trial], width: f64) -> String {
+pub fn parallel_svg(
+    space: &ParamSpace,
+    objective: &Objective,
+    trials: &[&Trial],
+    width: f64,
+) -> String {
     let params: Vec<(usize, &modnas_core::param::Param)> =
         space.params().iter().enumerate().take(MAX_AXES).collect();
     let values: Vec<(&Trial, f64)> = trials
@@ -111,9 +116,14 @@ pub fn parallel_svg(space: &ParamSpace, objective: &Objective, trials: &[&Trial]
         .collect();
     let (lo, hi) = values
         .iter()
-        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), x| (a.min(x.1), b.max(x.1)));
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), x| {
+            (a.min(x.1), b.max(x.1))
+        });
     let (lo, hi) = if lo.is_finite() { (lo, hi) } else { (0.0, 1.0) };
-    let mut axes: Vec<Axis> = params.iter().map(|(_, p)| axis(&p.name, &p.domain)).collect();
+    let mut axes: Vec<Axis> = params
+        .iter()
+        .map(|(_, p)| axis(&p.name, &p.domain))
+        .collect();
     axes.push(Axis {
         name: objective.metric.clone(),
         ticks: range_ticks(lo, hi, false),
@@ -144,7 +154,11 @@ pub fn parallel_svg(space: &ParamSpace, objective: &Objective, trials: &[&Trial]
     for (t, v) in &order {
         let mut pts = String::new();
         for (k, (j, p)) in params.iter().enumerate() {
-            let u = t.params.get(*j).and_then(|x| unit(&p.domain, x)).unwrap_or(0.5);
+            let u = t
+                .params
+                .get(*j)
+                .and_then(|x| unit(&p.domain, x))
+                .unwrap_or(0.5);
             let _ = write!(pts, "{:.1},{:.1} ", ax_x(k), y_of(u));
         }
         let u = (v - lo) / span;

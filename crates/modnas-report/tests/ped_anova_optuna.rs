@@ -44,7 +44,10 @@ fn space_of(spec: &serde_json::Map<String, J>) -> ParamSpace {
 
 #[test]
 fn importances_match_optuna() {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/ped_anova_optuna.json");
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/data/ped_anova_optuna.json"
+    );
     let data: J = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
     let spec = data["space"].as_object().unwrap();
     let space = space_of(spec);

@@ -11,7 +11,9 @@ use modnas_report::{MAX_LINES, ReportInput, best_and_front, render_html, sample:
 use std::collections::BTreeMap;
 
 fn section<'a>(html: &'a str, id: &str) -> &'a str {
-    let start = html.find(&format!("id=\"{id}\"")).unwrap_or_else(|| panic!("no {id}"));
+    let start = html
+        .find(&format!("id=\"{id}\""))
+        .unwrap_or_else(|| panic!("no {id}"));
     let rest = &html[start..];
     &rest[..rest.find("</div>").unwrap()]
 }
@@ -43,7 +45,10 @@ fn attr_values(s: &str, attr: &str) -> Vec<String> {
 #[test]
 fn small_run_draws_every_trial() {
     let (html, trials) = render(400);
-    let complete = trials.iter().filter(|t| t.state == TrialState::Complete).count();
+    let complete = trials
+        .iter()
+        .filter(|t| t.state == TrialState::Complete)
+        .count();
     // Importance: one bar per parameter, sorted, the edges of the cell and lr among the labels.
     let imp = section(&html, "importance");
     let vals: Vec<f64> = attr_values(imp, "data-importance")
@@ -63,7 +68,10 @@ fn small_run_draws_every_trial() {
     assert_eq!(par.matches("<polyline class=\"trial\"").count(), complete);
     assert_eq!(par.matches("<g class=\"axis\"").count(), 9);
     assert!(par.contains(">nor_conv_3x3</text>") && par.contains(">avg_pool_3x3</text>"));
-    assert!(par.contains(">0.001</text>") && par.contains(">0.01</text>"), "log axis of lr");
+    assert!(
+        par.contains(">0.001</text>") && par.contains(">0.01</text>"),
+        "log axis of lr"
+    );
     // Cost charts: latency, macs_m, params_m; MACs span > 50× so a log axis; every trial drawn
     // and the Pareto-optimal ones highlighted.
     let cost = section(&html, "cost");
@@ -84,13 +92,19 @@ fn small_run_draws_every_trial() {
 #[test]
 fn large_run_is_subsampled_and_bounded() {
     let (html, trials) = render(20_000);
-    let complete = trials.iter().filter(|t| t.state == TrialState::Complete).count();
+    let complete = trials
+        .iter()
+        .filter(|t| t.state == TrialState::Complete)
+        .count();
     assert!(complete > MAX_POINTS);
     let par = section(&html, "parallel");
     assert_eq!(par.matches("<polyline class=\"trial\"").count(), MAX_LINES);
     let cost = section(&html, "cost");
     let pts = cost.matches("class=\"pt\"").count();
-    assert!(pts <= 3 * MAX_POINTS && pts >= 3 * (MAX_POINTS - 200), "{pts}");
+    assert!(
+        (3 * (MAX_POINTS - 200)..=3 * MAX_POINTS).contains(&pts),
+        "{pts}"
+    );
     // The best trial is among the drawn lines.
     let objectives = synthetic::objectives();
     let (best, _) = best_and_front(&objectives, &trials);

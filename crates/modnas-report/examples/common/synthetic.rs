@@ -8,7 +8,13 @@ use modnas_core::trial::{Trial, TrialState};
 use rand::RngExt;
 
 /// The operators of each edge.
-pub const OPS: [&str; 5] = ["none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3"];
+pub const OPS: [&str; 5] = [
+    "none",
+    "skip_connect",
+    "nor_conv_1x1",
+    "nor_conv_3x3",
+    "avg_pool_3x3",
+];
 
 /// The space.
 pub fn space() -> ParamSpace {
@@ -21,14 +27,31 @@ pub fn space() -> ParamSpace {
             },
         );
     }
-    let _ = s.add("lr", Domain::Float { low: 1e-4, high: 1.0, log: true });
-    let _ = s.add("width", Domain::Int { low: 8, high: 64, log: false });
+    let _ = s.add(
+        "lr",
+        Domain::Float {
+            low: 1e-4,
+            high: 1.0,
+            log: true,
+        },
+    );
+    let _ = s.add(
+        "width",
+        Domain::Int {
+            low: 8,
+            high: 64,
+            log: false,
+        },
+    );
     s
 }
 
 /// Accuracy up, latency down.
 pub fn objectives() -> Objectives {
-    Objectives(vec![Objective::maximize("val_acc"), Objective::minimize("latency")])
+    Objectives(vec![
+        Objective::maximize("val_acc"),
+        Objective::minimize("latency"),
+    ])
 }
 
 /// `n` trials drawn with `seed`; every 50th fails.
@@ -55,7 +78,8 @@ pub fn trials(space: &ParamSpace, n: usize, seed: u64) -> Vec<Trial> {
                 ParamValue::Int(w) => w as f64,
                 _ => 16.0,
             };
-            let acc = 60.0 + 5.0 * conv - 4.0 * (lr.log10() + 1.5).powi(2) + 0.05 * width
+            let acc = 60.0 + 5.0 * conv - 4.0 * (lr.log10() + 1.5).powi(2)
+                + 0.05 * width
                 + rng.random_range(-0.5..0.5);
             let macs = (1.0 + 10.0 * conv) * width * width * 0.5;
             let failed = k % 50 == 49;
@@ -63,7 +87,11 @@ pub fn trials(space: &ParamSpace, n: usize, seed: u64) -> Vec<Trial> {
                 number: k as u64,
                 params,
                 seed: k as u64,
-                state: if failed { TrialState::Failed } else { TrialState::Complete },
+                state: if failed {
+                    TrialState::Failed
+                } else {
+                    TrialState::Complete
+                },
                 metrics: if failed {
                     Default::default()
                 } else {
