@@ -75,7 +75,20 @@ pub fn cell_svg(title: &str, cell: &Cell) -> String {
         rows.entry(*l).or_default().push(i);
     }
     let tallest = rows.values().map(Vec::len).max().unwrap_or(1);
-    let (gap_x, gap_y, mx, mt) = (190.0, 90.0, 60.0, 50.0);
+    // Room above for the arcs of edges that skip layers.
+    let max_skip = cell
+        .edges
+        .iter()
+        .filter(|e| e.from < layers.len() && e.to < layers.len())
+        .map(|e| {
+            layers[e.to]
+                .saturating_sub(layers[e.from])
+                .saturating_sub(1)
+        })
+        .max()
+        .unwrap_or(0);
+    let (gap_x, gap_y, mx) = (190.0, 90.0, 60.0);
+    let mt = 40.0 + 28.0 * max_skip as f64;
     let width = mx * 2.0 + gap_x * (n_layers.max(2) - 1) as f64;
     let height = mt + 40.0 + gap_y * (tallest.max(1) - 1) as f64 + 30.0;
     let mut pos = vec![(0.0, 0.0); cell.nodes.len()];
@@ -123,7 +136,7 @@ pub fn cell_svg(title: &str, cell: &Cell) -> String {
             let _ = write!(
                 labels,
                 r##"<text class="op" x="{lx:.1}" y="{:.1}" text-anchor="middle" fill="#1f5fbf" stroke="#fff" stroke-width="3" paint-order="stroke">{}</text>"##,
-                ly + 4.0,
+                ly - 5.0,
                 esc(&e.label)
             );
         }
