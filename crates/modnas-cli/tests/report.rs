@@ -50,10 +50,28 @@ fn multi_objective_runs_write_pareto_front_and_report() {
         .unwrap();
     assert!(out.status.success(), "{:?}", text(&out));
     let html = std::fs::read_to_string(&target).unwrap();
+    // Progress, Pareto, importance, parallel coordinates, objective vs latency, model_size and
+    // train_time, and the best trial's NAS-Bench-201 cell.
+    assert_eq!(html.matches("<svg").count(), 8, "charts");
+    for id in [
+        "progress",
+        "pareto",
+        "importance",
+        "parallel",
+        "cost",
+        "cells",
+    ] {
+        assert!(html.contains(&format!("id=\"{id}\"")), "{id}");
+    }
     assert_eq!(
-        html.matches("<svg").count(),
-        2,
-        "progress and Pareto charts"
+        html.matches("<rect class=\"bar\"").count(),
+        6,
+        "one bar per edge"
+    );
+    assert_eq!(
+        html.matches("<g class=\"node\">").count(),
+        4,
+        "NB201 cell nodes"
     );
     assert!(html.contains("Pareto front") && html.contains("120"));
     let fronts = pareto.matches("trial:").count();

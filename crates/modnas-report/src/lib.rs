@@ -5,6 +5,13 @@
 //! Pareto front when there are several objectives, the best trials and the failures. Charts are inline SVG; the page needs no network and no script.
 #![warn(missing_docs)]
 
+pub mod color;
+pub mod cost;
+pub mod front;
+pub mod graph;
+pub mod importance;
+pub mod parallel;
+pub mod sample;
 pub mod svg;
 
 use modnas_core::objective::{Direction, Objectives};
@@ -31,6 +38,18 @@ pub struct ReportInput<'a> {
     /// The trials' intermediate results (learning curves), by trial number.
     pub steps: &'a BTreeMap<u64, Vec<Step>>,
 }
+
+/// The best trials every chart keeps when it subsamples a large run.
+pub const KEEP_BEST: usize = 200;
+
+/// The most rows of a table (the Pareto-optimal trials).
+pub const MAX_ROWS: usize = 100;
+
+/// The most lines of the parallel-coordinates chart.
+pub const MAX_LINES: usize = 1000;
+
+/// The most cost charts.
+pub const MAX_COST_CHARTS: usize = 4;
 
 /// The most learning curves drawn of each kind (complete, pruned), so that the page stays small
 /// for runs of any size.
@@ -71,16 +90,14 @@ pub fn best_and_front(objectives: &Objectives, trials: &[Trial]) -> (Option<usiz
             scored.push((i, s));
         }
     }
-    let front = modnas_core::objective::pareto_front(
-        &scored.iter().map(|(_, s)| s.clone()).collect::<Vec<_>>(),
-    );
+    let front = front::pareto_front(&scored.iter().map(|(_, s)| s.clone()).collect::<Vec<_>>());
     (
         best.map(|b| b.0),
         front.into_iter().map(|k| scored[k].0).collect(),
     )
 }
 
-fn progress_chart(input: &ReportInput<'_>) -> Chart {
+fn progress_chart(input: &ReportInput<'_>, shown: &[bool]) -> Chart {
     let o = input.objectives.primary();
     let mut all = Vec::new();
     let mut failed = Vec::new();
@@ -92,24 +109,41 @@ fn progress_chart(input: &ReportInput<'_>) -> Chart {
         .iter()
         .filter_map(|t| metric_value(t, &o.metric))
         .fold(f64::INFINITY, f64::min);
-    for t in input.trials {
+    let mut last_x = None;
+    for (i, t) in input.trials.iter().enumerate() {
         let x = t.number as f64;
+        let show = shown.get(i).copied().unwrap_or(true);
+        let mut improved = false;
         match (t.state, metric_value(t, &o.metric)) {
             (TrialState::Complete, Some(v)) => {
-                all.push((x, v));
+                if show {
+                    all.push((x, v));
+                }
                 if best.is_none_or(|b| o.better(v, b)) {
                     best = Some(v);
+                    improved = true;
                 }
             }
-            (TrialState::Pruned, Some(v)) => pruned.push((x, v)),
-            (TrialState::Failed, _) => failed.push((x, if lo.is_finite() { lo } else { 0.0 })),
+            (TrialState::Pruned, Some(v)) if show => pruned.push((x, v)),
+            (TrialState::Failed, _) if show => {
+                failed.push((x, if lo.is_finite() { lo } else { 0.0 }))
+            }
             _ => {}
         }
+        // The staircase needs only the points where the best changes (and the last one).
         if let Some(b) = best
             && t.state.is_finished()
         {
-            best_curve.push((x, b));
+            if improved {
+                best_curve.push((x, b));
+                last_x = None;
+            } else {
+                last_x = Some((x, b));
+            }
         }
+    }
+    if let Some(p) = last_x {
+        best_curve.push(p);
     }
     let mut series = vec![
         Series {
@@ -221,14 +255,21 @@ fn curves_chart(input: &ReportInput<'_>) -> Option<Chart> {
     })
 }
 
-fn pareto_chart(input: &ReportInput<'_>) -> Chart {
+fn pareto_chart(input: &ReportInput<'_>, shown: &[bool]) -> Chart {
     let (a, b) = (&input.objectives.0[0], &input.objectives.0[1]);
-    let pts: Vec<(f64, f64)> = input
+    let all: Vec<(bool, (f64, f64))> = input
         .trials
         .iter()
-        .filter(|t| t.state == TrialState::Complete)
-        .filter_map(|t| Some((metric_value(t, &a.metric)?, metric_value(t, &b.metric)?)))
+        .enumerate()
+        .filter(|(_, t)| t.state == TrialState::Complete)
+        .filter_map(|(i, t)| {
+            Some((
+                shown.get(i).copied().unwrap_or(true),
+                (metric_value(t, &a.metric)?, metric_value(t, &b.metric)?),
+            ))
+        })
         .collect();
+    let pts: Vec<(f64, f64)> = all.iter().map(|p| p.1).collect();
     // The front of the two plotted objectives (with more objectives, the table lists the full one).
     let sign = |o: &modnas_core::objective::Objective| {
         if o.direction == Direction::Maximize {
@@ -241,7 +282,7 @@ fn pareto_chart(input: &ReportInput<'_>) -> Chart {
         .iter()
         .map(|p| vec![sign(a) * p.0, sign(b) * p.1])
         .collect();
-    let mut fp: Vec<(f64, f64)> = modnas_core::objective::pareto_front(&scores)
+    let mut fp: Vec<(f64, f64)> = front::pareto_front(&scores)
         .into_iter()
         .map(|i| pts[i])
         .collect();
@@ -268,7 +309,7 @@ fn pareto_chart(input: &ReportInput<'_>) -> Chart {
                 label: "trials".into(),
                 color: "#7f8c9d".into(),
                 mark: Mark::Dots,
-                points: pts,
+                points: all.iter().filter(|p| p.0).map(|p| p.1).collect(),
             },
             Series {
                 label: "Pareto front".into(),
@@ -283,6 +324,121 @@ fn pareto_chart(input: &ReportInput<'_>) -> Chart {
                 points: fp,
             },
         ],
+    }
+}
+
+/// Indices of the complete trials with a primary score, best first.
+fn ranked_complete(input: &ReportInput<'_>) -> Vec<usize> {
+    let o = input.objectives.primary();
+    let mut r: Vec<(usize, f64)> = input
+        .trials
+        .iter()
+        .enumerate()
+        .filter(|(_, t)| t.state == TrialState::Complete)
+        .filter_map(|(i, t)| Some((i, o.score(&t.metrics)?)))
+        .filter(|x| x.1.is_finite())
+        .collect();
+    r.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+    r.into_iter().map(|x| x.0).collect()
+}
+
+/// Parameter importance, parallel coordinates, cost charts and the best trial's cells.
+fn analysis_sections(
+    input: &ReportInput<'_>,
+    h: &mut String,
+    best: Option<usize>,
+    front: &[usize],
+    ranked: &[usize],
+) {
+    let o = input.objectives.primary();
+    if ranked.len() >= 2 && !input.space.params().is_empty() {
+        let params: Vec<&Assignment> = ranked.iter().map(|&i| &input.trials[i].params).collect();
+        let losses: Vec<f64> = ranked
+            .iter()
+            .map(|&i| -o.score(&input.trials[i].metrics).unwrap_or(f64::NAN))
+            .collect();
+        let cfg = importance::PedAnova::default();
+        if let Ok(imp) = importance::ped_anova(input.space, &params, &losses, &cfg) {
+            let _ = write!(
+                h,
+                "<h2>Parameter importance</h2><p>PED-ANOVA: how differently each parameter is distributed in the top {:.0}% of the {} complete trials (by {}) than in all of them; normalised to sum 1.</p><div class=\"chart\" id=\"importance\">{}</div>",
+                cfg.target_quantile * 100.0,
+                ranked.len(),
+                esc(&o.metric),
+                importance::importance_svg("Parameter importance (PED-ANOVA)", &imp, 1000.0)
+            );
+        }
+    }
+    if ranked.is_empty() {
+        return;
+    }
+    // Positions (in `ranked`) of the trials to keep: the best and the front.
+    let pos_of: std::collections::HashMap<usize, usize> =
+        ranked.iter().enumerate().map(|(p, &i)| (i, p)).collect();
+    let mut keep: Vec<usize> = (0..ranked.len().min(KEEP_BEST / 2)).collect();
+    keep.extend(front.iter().filter_map(|i| pos_of.get(i).copied()));
+    // Trial order (by number) for an even spread over the run.
+    let mut by_number: Vec<usize> = ranked.to_vec();
+    by_number.sort_unstable();
+    let keep_n: Vec<usize> = keep
+        .iter()
+        .filter_map(|&p| by_number.binary_search(&ranked[p]).ok())
+        .collect();
+    let lines: Vec<&Trial> = sample::subsample(by_number.len(), &keep_n, MAX_LINES)
+        .into_iter()
+        .map(|k| &input.trials[by_number[k]])
+        .collect();
+    if !input.space.params().is_empty() {
+        let _ = write!(
+            h,
+            "<h2>Parallel coordinates</h2><div class=\"chart\" id=\"parallel\">{}</div>",
+            parallel::parallel_svg(input.space, o, &lines, 1000.0)
+        );
+    }
+    let points: Vec<&Trial> = sample::subsample(
+        by_number.len(),
+        &{
+            let mut k: Vec<usize> = (0..ranked.len().min(KEEP_BEST))
+                .filter_map(|p| by_number.binary_search(&ranked[p]).ok())
+                .collect();
+            k.extend(keep_n.iter().copied());
+            k
+        },
+        sample::MAX_POINTS,
+    )
+    .into_iter()
+    .map(|k| &input.trials[by_number[k]])
+    .collect();
+    let costs = cost::cost_metrics(&points, &o.metric);
+    if !costs.is_empty() {
+        let front_numbers: Vec<u64> = if input.objectives.len() >= 2 {
+            front.iter().map(|&i| input.trials[i].number).collect()
+        } else {
+            Vec::new()
+        };
+        h.push_str("<h2>Objective vs cost</h2><div class=\"chart\" id=\"cost\">");
+        for c in costs.iter().take(MAX_COST_CHARTS) {
+            h.push_str(&cost::cost_svg(o, c, &points, &front_numbers, 1000.0));
+        }
+        h.push_str("</div>");
+    }
+    if let Some(b) = best {
+        let cells = graph::cells_of(input.space, &input.trials[b].params);
+        if !cells.is_empty() {
+            let _ = write!(
+                h,
+                "<h2>Architecture of the best trial</h2><div class=\"chart\" id=\"cells\">"
+            );
+            for (group, cell) in cells.iter().take(8) {
+                let name = if group.is_empty() {
+                    format!("Cell of trial {}", input.trials[b].number)
+                } else {
+                    format!("Cell {group} of trial {}", input.trials[b].number)
+                };
+                h.push_str(&graph::cell_svg(&name, cell));
+            }
+            h.push_str("</div>");
+        }
     }
 }
 
@@ -313,6 +469,18 @@ pub fn render_html(input: &ReportInput<'_>) -> String {
         .filter(|t| t.state == TrialState::Pruned)
         .count();
     let pending = input.trials.len() - complete - failed - pruned;
+    let ranked_idx = ranked_complete(input);
+    // The trials the scatter charts draw: the best, the front and a spread of the rest.
+    let keep: Vec<usize> = ranked_idx
+        .iter()
+        .take(KEEP_BEST)
+        .chain(front.iter())
+        .copied()
+        .collect();
+    let mut shown = vec![false; input.trials.len()];
+    for i in sample::subsample(input.trials.len(), &keep, sample::MAX_POINTS) {
+        shown[i] = true;
+    }
     let mut h = String::new();
     let _ = write!(
         h,
@@ -379,7 +547,7 @@ pub fn render_html(input: &ReportInput<'_>) -> String {
     let _ = write!(
         h,
         "<h2>Progress</h2><div class=\"chart\" id=\"progress\">{}</div>",
-        progress_chart(input).render(1000.0, 380.0)
+        progress_chart(input, &shown).render(1000.0, 380.0)
     );
     if let Some(c) = curves_chart(input) {
         let _ = write!(
@@ -392,7 +560,7 @@ pub fn render_html(input: &ReportInput<'_>) -> String {
         let _ = write!(
             h,
             "<h2>Pareto front</h2><div class=\"chart\" id=\"pareto\">{}</div>",
-            pareto_chart(input).render(1000.0, 420.0)
+            pareto_chart(input, &shown).render(1000.0, 420.0)
         );
         h.push_str("<table><tr><th>trial</th><th>parameters</th>");
         for o in &input.objectives.0 {
@@ -406,7 +574,8 @@ pub fn render_html(input: &ReportInput<'_>) -> String {
                 .unwrap_or(0.0)
                 .total_cmp(&metric_value(&input.trials[b], m).unwrap_or(0.0))
         });
-        for i in fr {
+        let n_front = fr.len();
+        for i in fr.into_iter().take(MAX_ROWS) {
             let t = &input.trials[i];
             let _ = write!(
                 h,
@@ -424,21 +593,29 @@ pub fn render_html(input: &ReportInput<'_>) -> String {
             h.push_str("</tr>");
         }
         h.push_str("</table>");
+        if n_front > MAX_ROWS {
+            let _ = write!(
+                h,
+                "<p>… and {} more Pareto-optimal trials.</p>",
+                n_front - MAX_ROWS
+            );
+        }
     }
+    analysis_sections(input, &mut h, best, &front, &ranked_idx);
     // Top trials.
-    let primary = input.objectives.primary();
-    let mut ranked: Vec<&Trial> = input
-        .trials
-        .iter()
-        .filter(|t| t.state == TrialState::Complete)
-        .collect();
-    ranked.sort_by(|a, b| {
-        let (x, y) = (
-            primary.score(&a.metrics).unwrap_or(f64::NEG_INFINITY),
-            primary.score(&b.metrics).unwrap_or(f64::NEG_INFINITY),
+    // Complete trials without a primary score come last, by number.
+    let mut ranked: Vec<&Trial> = ranked_idx.iter().map(|&i| &input.trials[i]).collect();
+    if ranked.len() < complete {
+        let scored: std::collections::HashSet<usize> = ranked_idx.iter().copied().collect();
+        ranked.extend(
+            input
+                .trials
+                .iter()
+                .enumerate()
+                .filter(|(i, t)| t.state == TrialState::Complete && !scored.contains(i))
+                .map(|(_, t)| t),
         );
-        y.total_cmp(&x).then(a.number.cmp(&b.number))
-    });
+    }
     let metric_names: Vec<String> = {
         let mut v: Vec<String> = input
             .objectives
@@ -446,7 +623,7 @@ pub fn render_html(input: &ReportInput<'_>) -> String {
             .iter()
             .map(|o| o.metric.clone())
             .collect();
-        for t in &ranked {
+        for t in ranked.iter().take(MAX_ROWS) {
             for k in t.metrics.keys() {
                 if !v.contains(k) {
                     v.push(k.clone());
@@ -570,10 +747,13 @@ mod tests {
         assert!(html.starts_with("<!DOCTYPE html>") && html.trim_end().ends_with("</html>"));
         assert_eq!(
             html.matches("<svg").count(),
-            2,
-            "progress and Pareto charts"
+            4,
+            "progress, Pareto, importance and parallel-coordinates charts"
         );
-        assert_eq!(html.matches("</svg>").count(), 2);
+        assert_eq!(html.matches("</svg>").count(), 4);
+        for id in ["progress", "pareto", "importance", "parallel"] {
+            assert!(html.contains(&format!("id=\"{id}\"")), "{id}");
+        }
         assert!(html.contains("3 / 1 / 1"), "complete / failed / unfinished");
         assert!(html.contains("Failed trials (1)"));
         assert!(

@@ -76,7 +76,8 @@ pub fn ticks(lo: f64, hi: f64, n: usize) -> Vec<f64> {
     out
 }
 
-fn fmt_tick(v: f64) -> String {
+/// A short label for a tick value.
+pub fn fmt_tick(v: f64) -> String {
     if v == 0.0 {
         return "0".into();
     }
