@@ -28,6 +28,8 @@ def work(url, name, n, start_evt):
 
 def main():
     url, procs, trials = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+    # psycopg2 (SQLAlchemy's default driver name may be psycopg 3, not installed here).
+    url = url.replace("postgresql://", "postgresql+psycopg2://", 1)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     name = f"bench-{procs}-{time.time_ns()}"
     optuna.create_study(study_name=name, storage=url)
