@@ -3,8 +3,11 @@
 use modnas_core::journal::{Journal, JournalError, MemoryJournal, RunMeta};
 use modnas_core::param::{Assignment, Domain, ParamSpace, ParamValue, Value};
 use modnas_core::trial::{Evaluation, NewTrial, Outcome, TrialState};
-use modnas_store::{SqliteJournal, Sync};
+use modnas_store::test_server::TestServer;
+use modnas_store::{PgJournal, SqliteJournal, Sync};
 use serde_json::json;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 fn space() -> ParamSpace {
     let mut s = ParamSpace::new();
@@ -380,4 +383,321 @@ fn a_version_2_journal_gains_the_steps_table() {
     assert!(j.steps().unwrap().is_empty());
     let (trials, _) = j.trials(&space()).unwrap();
     assert_eq!(trials[0].metrics["acc"], 0.25);
+}
+
+/// A throw-away server; fails (never skips) when PostgreSQL is not installed.
+fn pg_server() -> TestServer {
+    TestServer::start("modnas").unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// A journal of run `run` whose lease is over at once, so that a reap re-queues every running
+/// trial as the SQLite journal's does (its run lock says no other process is evaluating).
+fn pg(server: &TestServer, run: &str, lease: Duration) -> PgJournal {
+    PgJournal::connect(&server.url(), run, lease).unwrap_or_else(|e| panic!("{e}"))
+}
+
+#[test]
+fn postgres_journal_conforms_persists_and_keeps_runs_apart() {
+    let server = pg_server();
+    suite(&mut pg(&server, "r", Duration::ZERO));
+    steps_suite(&mut pg(&server, "steps", Duration::ZERO));
+    // Reopened (a resume), everything is there.
+    let mut j = pg(&server, "r", Duration::from_secs(60));
+    let (trials, told) = j.trials(&space()).unwrap();
+    assert_eq!(trials.len(), 5);
+    assert_eq!(trials[3].state, TrialState::Failed);
+    assert_eq!(trials[4].metrics["acc"], 0.25);
+    assert_eq!(told, vec![1, 0]);
+    assert_eq!(j.open(&meta()).unwrap(), Some(meta()));
+    assert_eq!(j.optimizer_state().unwrap(), Some(r#"{"k":3}"#.to_string()));
+    assert_eq!(j.get_meta("elapsed_s").unwrap().as_deref(), Some("1.5"));
+    let mut s = pg(&server, "steps", Duration::from_secs(60));
+    assert_eq!(s.steps().unwrap()[&0].len(), 2);
+    assert_eq!(s.count().unwrap(), 2);
+    // Another run in the same database starts empty, and resetting it leaves the others alone.
+    let mut other = pg(&server, "other", Duration::from_secs(60));
+    assert_eq!(other.count().unwrap(), 0);
+    assert!(other.steps().unwrap().is_empty());
+    assert!(other.optimizer_state().unwrap().is_none());
+    s.reset().unwrap();
+    assert_eq!(s.count().unwrap(), 0);
+    assert_eq!(j.count().unwrap(), 5);
+    // Through the one constructor.
+    let mut k = modnas_store::open_journal(&server.url(), "r", &Default::default()).unwrap();
+    assert_eq!(k.count().unwrap(), 5);
+}
+
+/// Gives a worker thread its own access to a journal: its own connection (PostgreSQL), or a
+/// share of one process-wide journal (SQLite, whose run lock admits one process).
+type Access = Box<dyn FnMut(&mut dyn FnMut(&mut dyn Journal)) + Send>;
+
+/// `accesses.len()` threads claim and finish from 500 waiting trials: every trial is claimed
+/// exactly once, none is lost, and each result is the claiming worker's.
+fn claims_are_exclusive(mut setup: Access, accesses: Vec<Access>) {
+    const N: usize = 500;
+    let s = space();
+    let batch: Vec<NewTrial> = (0..N).map(|i| new(i % 3, 0.01, i as u64)).collect();
+    setup(&mut |j| {
+        j.open(&meta()).unwrap();
+        j.create(&s, &batch, "{}").unwrap();
+    });
+    let handles: Vec<_> = accesses
+        .into_iter()
+        .enumerate()
+        .map(|(w, mut access)| {
+            std::thread::spawn(move || {
+                let s = space();
+                let name = format!("w{w}");
+                let mut mine = Vec::new();
+                loop {
+                    let mut got = None;
+                    access(&mut |j| got = j.claim(&s, &name).unwrap().map(|t| t.number));
+                    let Some(n) = got else { break };
+                    let ev = Evaluation {
+                        metrics: [("acc".to_string(), w as f64)].into(),
+                        cost: None,
+                        attrs: json!(null),
+                    };
+                    let mut ok = false;
+                    access(&mut |j| {
+                        ok = j.finish(n, &name, &Outcome::Complete(ev.clone())).unwrap()
+                    });
+                    assert!(ok, "{name} lost trial {n}");
+                    mine.push(n);
+                }
+                (w, mine)
+            })
+        })
+        .collect();
+    let mut all = Vec::new();
+    let mut busy = 0;
+    for h in handles {
+        let (w, mine) = h.join().unwrap();
+        busy += usize::from(!mine.is_empty());
+        all.extend(mine.iter().map(|&n| (n, w)));
+    }
+    let mut numbers: Vec<u64> = all.iter().map(|&(n, _)| n).collect();
+    numbers.sort_unstable();
+    assert_eq!(
+        numbers,
+        (0..N as u64).collect::<Vec<_>>(),
+        "each trial exactly once"
+    );
+    assert!(
+        busy > 1,
+        "the work was shared ({busy} workers claimed some)"
+    );
+    let mut trials = Vec::new();
+    setup(&mut |j| trials = j.trials(&s).unwrap().0);
+    for (n, w) in all {
+        let t = &trials[n as usize];
+        assert_eq!(t.state, TrialState::Complete);
+        assert_eq!(t.attempts, 1, "trial {n}");
+        assert_eq!(t.worker.as_deref(), Some(format!("w{w}").as_str()));
+        assert_eq!(t.metrics["acc"], w as f64);
+    }
+}
+
+#[test]
+fn sqlite_claims_from_many_threads_are_exclusive() {
+    let dir = tempfile::tempdir().unwrap();
+    let j = Arc::new(Mutex::new(
+        SqliteJournal::open(&dir.path().join("journal.sqlite"), Sync::Process).unwrap(),
+    ));
+    let share = |j: &Arc<Mutex<SqliteJournal>>| {
+        let j = j.clone();
+        Box::new(move |f: &mut dyn FnMut(&mut dyn Journal)| f(&mut *j.lock().unwrap())) as Access
+    };
+    let accesses: Vec<Access> = (0..8).map(|_| share(&j)).collect();
+    claims_are_exclusive(share(&j), accesses);
+}
+
+#[test]
+fn postgres_claims_from_many_connections_are_exclusive() {
+    let server = pg_server();
+    let lease = Duration::from_secs(60);
+    let own = || {
+        let mut j = pg(&server, "r", lease);
+        Box::new(move |f: &mut dyn FnMut(&mut dyn Journal)| f(&mut j)) as Access
+    };
+    let accesses: Vec<Access> = (0..8).map(|_| own()).collect();
+    claims_are_exclusive(own(), accesses);
+}
+
+/// After a reap, the worker that held the claim can neither finish the trial nor write its
+/// steps, and the new worker's result stands.
+fn a_reaped_claim_is_lost(j: &mut dyn Journal) {
+    let s = space();
+    j.open(&meta()).unwrap();
+    j.create(&s, &[new(0, 0.1, 1)], "{}").unwrap();
+    assert_eq!(j.claim(&s, "old").unwrap().unwrap().number, 0);
+    assert_eq!(j.reap().unwrap(), vec![0]);
+    let t = j.claim(&s, "new").unwrap().unwrap();
+    assert_eq!((t.number, t.attempts), (0, 2));
+    let ev = |v: f64| Evaluation {
+        metrics: [("acc".to_string(), v)].into(),
+        cost: None,
+        attrs: json!(null),
+    };
+    let step = modnas_core::trial::Step {
+        step: 1,
+        metrics: [("acc".to_string(), 0.0)].into(),
+    };
+    assert!(
+        !j.record_steps(0, "old", std::slice::from_ref(&step))
+            .unwrap()
+    );
+    assert!(!j.finish(0, "old", &Outcome::Complete(ev(0.1))).unwrap());
+    assert!(j.finish(0, "new", &Outcome::Complete(ev(0.9))).unwrap());
+    assert!(!j.finish(0, "old", &Outcome::Complete(ev(0.1))).unwrap());
+    let (trials, _) = j.trials(&s).unwrap();
+    assert_eq!(trials[0].metrics["acc"], 0.9);
+    assert_eq!(trials[0].worker.as_deref(), Some("new"));
+    assert!(j.steps().unwrap().is_empty());
+}
+
+#[test]
+fn a_reaped_claim_is_lost_everywhere() {
+    a_reaped_claim_is_lost(&mut MemoryJournal::new());
+    let dir = tempfile::tempdir().unwrap();
+    a_reaped_claim_is_lost(
+        &mut SqliteJournal::open(&dir.path().join("journal.sqlite"), Sync::Process).unwrap(),
+    );
+    let server = pg_server();
+    a_reaped_claim_is_lost(&mut pg(&server, "r", Duration::ZERO));
+}
+
+#[test]
+fn postgres_leases_expire_on_the_server_clock_unless_renewed() {
+    let server = pg_server();
+    let s = space();
+    let lease = Duration::from_millis(1500);
+    let mut a = pg(&server, "r", lease);
+    let mut b = pg(&server, "r", lease);
+    a.open(&meta()).unwrap();
+    a.create(&s, &[new(0, 0.1, 1), new(1, 0.2, 2)], "{}")
+        .unwrap();
+    assert_eq!(a.claim(&s, "a").unwrap().unwrap().number, 0);
+    assert_eq!(b.claim(&s, "b").unwrap().unwrap().number, 1);
+    assert!(b.reap().unwrap().is_empty(), "fresh leases are kept");
+    std::thread::sleep(Duration::from_millis(900));
+    b.heartbeat(1, "b").unwrap();
+    a.heartbeat(1, "a").unwrap(); // not a's trial: renews nothing
+    std::thread::sleep(Duration::from_millis(900));
+    assert_eq!(
+        b.reap().unwrap(),
+        vec![0],
+        "only the lease without heartbeat expired"
+    );
+    let t = b.claim(&s, "c").unwrap().unwrap();
+    assert_eq!((t.number, t.attempts), (0, 2));
+    let ev = Evaluation {
+        metrics: [("acc".to_string(), 0.3)].into(),
+        cost: None,
+        attrs: json!(null),
+    };
+    assert!(!a.finish(0, "a", &Outcome::Complete(ev.clone())).unwrap());
+    assert!(b.finish(0, "c", &Outcome::Complete(ev.clone())).unwrap());
+    assert!(b.finish(1, "b", &Outcome::Complete(ev)).unwrap());
+    let (trials, _) = a.trials(&s).unwrap();
+    assert_eq!(trials[0].worker.as_deref(), Some("c"));
+    assert!(trials.iter().all(|t| t.state == TrialState::Complete));
+}
+
+#[test]
+fn postgres_create_and_mark_told_are_atomic() {
+    let server = pg_server();
+    let s = space();
+    let mut j = pg(&server, "r", Duration::from_secs(60));
+    j.open(&meta()).unwrap();
+    j.create(&s, &[new(0, 0.1, 1)], "s1").unwrap();
+    // Another client makes the database refuse a trial of seed 3 and telling trial 1, so that
+    // a create of two trials fails at its second, and telling 0 and 1 at the second.
+    let mut raw = postgres::Client::connect(&server.url(), postgres::NoTls).unwrap();
+    raw.batch_execute(
+        "CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS
+            $$ BEGIN
+                IF NEW.seed = 3 OR (NEW.number = 1 AND NEW.told_seq IS NOT NULL) THEN
+                    RAISE EXCEPTION 'refused';
+                END IF;
+                RETURN NEW;
+            END $$;
+         CREATE TRIGGER refuse BEFORE INSERT OR UPDATE ON modnas_trials
+            FOR EACH ROW EXECUTE FUNCTION refuse();",
+    )
+    .unwrap();
+    let e = j
+        .create(&s, &[new(0, 0.2, 2), new(1, 0.3, 3)], "s2")
+        .unwrap_err();
+    assert!(e.to_string().contains("refused"), "{e}");
+    assert_eq!(
+        j.optimizer_state().unwrap().as_deref(),
+        Some("s1"),
+        "state kept"
+    );
+    assert_eq!(
+        j.count().unwrap(),
+        1,
+        "no trial of the failed create is left"
+    );
+    assert_eq!(j.create(&s, &[new(0, 0.2, 2)], "s2").unwrap(), vec![1]);
+    // Telling 0 and 1 fails at 1: 0 is not told either, and the state is the old one.
+    assert!(j.mark_told(&[0, 1], "s3").is_err());
+    let (trials, told) = j.trials(&s).unwrap();
+    assert!(told.is_empty() && !trials[0].told);
+    assert_eq!(j.optimizer_state().unwrap().as_deref(), Some("s2"));
+    j.mark_told(&[0], "s3").unwrap();
+    assert_eq!(j.trials(&s).unwrap().1, vec![0]);
+    assert_eq!(j.optimizer_state().unwrap().as_deref(), Some("s3"));
+}
+
+#[test]
+fn postgres_passwords_come_from_the_environment_and_failures_name_the_server() {
+    let server = pg_server();
+    // A wrong password: a clear error naming host, user and database, not the password.
+    let wrong = server
+        .url()
+        .replace(modnas_store::test_server::PASSWORD, "wrong-secret");
+    let e = PgJournal::connect(&wrong, "r", Duration::from_secs(1))
+        .err()
+        .expect("wrong password");
+    let m = e.to_string();
+    assert!(m.contains("authentication failed"), "{m}");
+    assert!(
+        m.contains("host=127.0.0.1") && m.contains("user=postgres"),
+        "{m}"
+    );
+    assert!(m.contains("dbname=modnas"), "{m}");
+    assert!(!m.contains("wrong-secret"), "{m}");
+    // The password from a password file (PGPASSFILE).
+    let dir = tempfile::tempdir().unwrap();
+    let passfile = dir.path().join("pgpass");
+    std::fs::write(
+        &passfile,
+        format!(
+            "127.0.0.1:{}:modnas:postgres:{}\n",
+            server.port(),
+            modnas_store::test_server::PASSWORD
+        ),
+    )
+    .unwrap();
+    // SAFETY: no other test of this binary reads or writes these variables.
+    unsafe {
+        std::env::remove_var("PGPASSWORD");
+        std::env::set_var("PGPASSFILE", &passfile);
+    }
+    let mut j = PgJournal::connect(&server.url_without_password(), "r", Duration::from_secs(1))
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(j.count().unwrap(), 0);
+    // PGPASSWORD comes before the file.
+    unsafe { std::env::set_var("PGPASSWORD", "env-wrong") };
+    let e = PgJournal::connect(&server.url_without_password(), "r", Duration::from_secs(1))
+        .err()
+        .expect("PGPASSWORD is used");
+    assert!(e.to_string().contains("PGPASSWORD"), "{e}");
+    assert!(!e.to_string().contains("env-wrong"), "{e}");
+    unsafe {
+        std::env::remove_var("PGPASSWORD");
+        std::env::remove_var("PGPASSFILE");
+    }
 }
