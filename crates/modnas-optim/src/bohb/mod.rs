@@ -9,7 +9,7 @@
 //! the observations of the **largest budget that holds at least `n_min + 2` of them**
 //! (`n_min`: `min_points_in_model`, by default the number of parameters plus one). Those `N`
 //! observations are ranked; the best `max(n_min, ⌊q·N⌋)` (`q = top_n_percent / 100`) make the
-//! good group, the worst `max(n_min, N − that)` the bad one; a multivariate KDE (see [`kde`])
+//! good group, the worst `max(n_min, N − that)` the bad one; a multivariate KDE (module `kde`)
 //! is fitted to each, `l` and `g`. `num_samples` points are drawn from `l` with its bandwidths
 //! widened by `bandwidth_factor` (and never narrower than `min_bandwidth`), and the one of
 //! largest `l(x) / g(x)` is proposed. Until some budget holds enough observations, proposals
