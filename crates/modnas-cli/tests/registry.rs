@@ -28,6 +28,8 @@ const QUAD: &str =
 fn config(kind: &str, name: &str) -> String {
     let nb = "estim: {type: NasBench201}\nstop: {max_trials: 40}\n";
     match kind {
+        // BOHB models learning curves: a multi-fidelity problem with steps.
+        "optimizers" if name == "BOHB" => "estim: {type: MultiFidelity, args: {function: hartmann6, steps: 9}}\nstop: {max_trials: 30}\noptim: {type: BOHB, args: {max_resource: 9}}\n".to_string(),
         "optimizers" => format!("{nb}optim: {{type: {name}, args: {}}}\n", match name {
             "Evolution" | "GenerationalAgingEvolution" => "{pop_size: 10, n_select: 3}",
             "RegularizedEvolution" => "{population: 10, sample: 3}",
